@@ -1,0 +1,133 @@
+# Makefile: builds Sukima. Plain GNU make, explicit object lists.
+#
+#   make            build/sukima (CLI, gateway, worker) and build/sukima-vmm
+#   make test       deps -> build -> unit -> VMM (PVM + standard KVM) -> e2e
+#   make asan       the whole test suite built with ASan + UBSan
+#   make lint       clang-format check + cppcheck
+#   make bench      benchmarks under bench/
+#   make fuzz       libFuzzer drivers, each for a bounded time
+#   make up         a local cloud (nats-server, gateway, worker)
+
+CC       ?= cc
+O        ?= build
+SAN      ?=
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-align \
+            -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Wundef -Wvla -Wno-unused-parameter
+OPT      ?= -O2 -g
+CFLAGS   += $(CSTD) $(WARN) $(OPT) -fno-strict-aliasing -Isrc $(SAN)
+LDFLAGS  += $(SAN)
+
+ifneq ($(SAN),)
+# Static linking and sanitizers do not mix.
+VMM_STATIC :=
+else
+VMM_STATIC ?=
+endif
+
+# --- the protection-domain monitor: libc + libseccomp, nothing else -------
+VMM_OBJS := \
+	$(O)/vmm/main.o
+
+VMM_LIBS := -lseccomp
+
+# --- shared helpers (CLI, gateway, worker) --------------------------------
+COMMON_OBJS :=
+
+# --- the sukima binary ----------------------------------------------------
+CLI_OBJS := \
+	$(O)/cli/main.o
+
+GATEWAY_OBJS :=
+
+WORKER_OBJS :=
+
+SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
+SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread
+
+# --- unit tests (cmocka), one binary per tests/unit/test_<module>.c -------
+UNIT_TESTS :=
+
+# --- guest programs used by tests: each built three ways -----------------
+# tests/guests/NAME.c -> $(O)/guests/NAME.musl   (musl-gcc -static)
+#                        $(O)/guests/NAME.glibc  (gcc -static)
+#                        $(O)/guests/NAME.pie    (gcc -static-pie)
+GUESTS :=
+
+GUEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing
+GUEST_BINS := $(foreach g,$(GUESTS),$(O)/guests/$(g).musl $(O)/guests/$(g).glibc $(O)/guests/$(g).pie)
+
+$(O)/guests/%.musl: tests/guests/%.c
+	@mkdir -p $(dir $@)
+	musl-gcc -static $(GUEST_CFLAGS) -o $@ $< -lm
+$(O)/guests/%.glibc: tests/guests/%.c
+	@mkdir -p $(dir $@)
+	gcc -static $(GUEST_CFLAGS) -o $@ $< -lm
+$(O)/guests/%.pie: tests/guests/%.c
+	@mkdir -p $(dir $@)
+	gcc -static-pie -fPIE $(GUEST_CFLAGS) -o $@ $< -lm
+
+guests: $(GUEST_BINS)
+
+# --- unit tests: tests/unit/test_X.c includes the .c files it tests -------
+UNIT_BINS := $(foreach t,$(UNIT_TESTS),$(O)/tests/unit/$(t))
+$(O)/tests/unit/%: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -MMD -MP -o $@ $< $(LDFLAGS) \
+		-lcmocka $(SUKIMA_LIBS) $(VMM_LIBS)
+
+unit: $(UNIT_BINS)
+
+# --------------------------------------------------------------------------
+.PHONY: all test asan lint bench fuzz up clean deps guests unit \
+	test-unit test-vmm test-stdkvm test-e2e format
+
+all: $(O)/sukima $(O)/sukima-vmm
+
+$(O)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/sukima-vmm: $(VMM_OBJS)
+	$(CC) $(LDFLAGS) $(VMM_STATIC) -o $@ $^ $(VMM_LIBS)
+
+$(O)/sukima: $(SUKIMA_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SUKIMA_LIBS)
+
+# A fully static monitor for the standard-KVM test machine.
+$(O)/static/sukima-vmm: $(VMM_OBJS:$(O)/%=$(O)/static/%)
+	$(CC) -static -o $@ $^ $(VMM_LIBS)
+$(O)/static/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -Isrc -MMD -MP -c $< -o $@
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+deps:
+	@./scripts/deps.sh
+
+test: deps
+	@./scripts/test.sh
+
+asan:
+	@./scripts/deps.sh
+	@SUKIMA_BUILD=build-asan ./scripts/test.sh --asan
+
+lint: deps
+	@./scripts/lint.sh
+
+bench: deps all
+	@./bench/run.sh
+
+fuzz: deps
+	@./scripts/fuzz.sh
+
+up: deps all
+	@./scripts/up.sh
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]' 'examples/*.[ch]')
+
+clean:
+	rm -rf build build-asan build-fuzz

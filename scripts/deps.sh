@@ -1,0 +1,62 @@
+#!/bin/sh
+# deps.sh: install every Debian package Sukima needs to build, test and run.
+#
+# Idempotent: when everything is present it prints nothing and exits 0.
+# Only apt-get is used; nothing else is ever downloaded, except the Debian
+# kernel package for the standard-KVM test machine (scripts/qemu-kernel.sh),
+# which also comes from the Debian archive through apt-get.
+set -eu
+
+PKGS="
+build-essential
+pkg-config
+clang-14
+libclang-rt-14-dev
+clang-format
+cppcheck
+musl-tools
+libnats-dev
+nats-server
+libmicrohttpd-dev
+libcurl4-openssl-dev
+libjansson-dev
+libssl-dev
+libseccomp-dev
+libsodium-dev
+libcmocka-dev
+python3
+python3-pytest
+busybox-static
+qemu-system-x86
+cpio
+xz-utils
+zstd
+kmod
+strace
+iproute2
+procps
+curl
+chromium
+"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+		grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+
+echo "deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
