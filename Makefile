@@ -8,6 +8,8 @@
 #   make fuzz       libFuzzer drivers, each for a bounded time
 #   make up         a local cloud (nats-server, gateway, worker)
 
+.DEFAULT_GOAL := all
+
 CC       ?= cc
 O        ?= build
 SAN      ?=

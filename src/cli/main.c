@@ -2,12 +2,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
+
+/* One row per subcommand; the prototypes live in cli.h. */
+static const struct cli_cmd commands[] = {
+	{NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sukima COMMAND [ARGS...]\n\ncommands:\n");
+	for (const struct cli_cmd *c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		fprintf(stderr, "usage: sukima COMMAND [ARGS...]\n");
-		return argc < 2 ? 2 : 0;
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
 	}
-	fprintf(stderr, "sukima: unknown command '%s'\n", argv[1]);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (const struct cli_cmd *c = commands; c->name; c++)
+		if (strcmp(argv[1], c->name) == 0)
+			return c->fn(argc - 1, argv + 1);
+	fprintf(stderr, "sukima: unknown command '%s' (try: sukima help)\n",
+		argv[1]);
 	return 2;
 }

@@ -1,0 +1,1 @@
+build/vmm/main.o: src/vmm/main.c

@@ -1,0 +1,16 @@
+/* cli.h: the sukima command's subcommands, one file each (cmd_<name>.c). */
+#ifndef SUKIMA_CLI_H
+#define SUKIMA_CLI_H
+
+/*
+ * Each subcommand gets argv with argv[0] = the subcommand's name and returns
+ * the process exit status.  Add the prototype here and a row to the table in
+ * main.c.
+ */
+struct cli_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+#endif
