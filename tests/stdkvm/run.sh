@@ -1,0 +1,359 @@
+#!/bin/bash
+# run.sh: the VMM case table on standard KVM (AMD SVM), inside QEMU.
+#
+#   tests/stdkvm/run.sh [--keep] [--shell] [CASE...]
+#
+# The machine: Debian's own kernel (scripts/stdkvm-kernel.sh: the package
+# linux-image-amd64 depends on, booted as an uncompressed vmlinux through
+# QEMU's PVH entry) in `qemu-system-x86_64 -accel tcg -cpu max -m 1024
+# -nographic -no-reboot`, one vCPU, console on ttyS0. TCG emulates AMD SVM
+# (not VMX), so kvm_amd works inside; TCG runs guests 4-6x slower than the
+# host and a VM exit costs ~50 us. The initramfs (cpio newc, uncompressed)
+# holds busybox-static, the modules, the static monitor, kvmprobe, the guest
+# binaries, the inputs and the expected results; its /init insmods
+# irqbypass, ccp, kvm, kvm-amd, checks /dev/kvm, runs every case with its
+# own --timeout, prints `PASS name` / `FAIL name: why` and powers off.
+#
+# Cases: tests/vmm/cases.txt (NAME|BINARY|ARGS|STDIN|EXPECT, see the brief
+# in that file) plus kvmprobe (tests/stdkvm/kvmprobe.c), which checks that
+# standard KVM itself works there. `native` expectations are computed here,
+# on the host, by running the same binary with the same argv and env -i.
+# Cases expecting status 124 (timeout) get a short monitor --timeout.
+#
+# Ends with one line `N passed, N failed`; exits non-zero on any failure,
+# when the VM did not finish, or when the kernel could not be fetched.
+# --keep keeps the initramfs tree; --shell boots to a shell (interactive,
+# modules loaded, cases under /t) instead of running the cases.
+# Measured on the 2-core development VM: boot to /init ~3 s.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+
+B=${SUKIMA_BUILD:-build}
+CASES=${STDKVM_CASES:-tests/vmm/cases.txt}
+INPUTS=tests/vmm/inputs
+VM_TIMEOUT=${STDKVM_VM_TIMEOUT:-600} # the whole VM, hard
+CASE_TIMEOUT=${STDKVM_CASE_TIMEOUT:-30} # monitor --timeout of a case
+SHORT_TIMEOUT=${STDKVM_SHORT_TIMEOUT:-3} # ... of a case expecting 124
+NATIVE_TIMEOUT=20
+CACHE=${SUKIMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sukima}/stdkvm
+LOG=$B/reports/stdkvm-console.log
+
+keep=0
+shell=0
+want=()
+for a in "$@"; do
+	case $a in
+	--keep) keep=1 ;;
+	--shell) shell=1 ;;
+	-h | --help)
+		sed -n '2,/^set -u/p' "$0" | sed '$d;s/^# \{0,1\}//'
+		exit 0
+		;;
+	-*)
+		echo "run.sh: unknown option $a" >&2
+		exit 2
+		;;
+	*) want+=("$a") ;;
+	esac
+done
+
+hpass=0 # verdicts given on the host (before the VM)
+hfail=0
+fail() { # name why
+	echo "FAIL $1: $2"
+	hfail=$((hfail + 1))
+}
+finish() { # vm_pass vm_fail
+	echo "$(($1 + hpass)) passed, $(($2 + hfail)) failed"
+	[ $(($2 + hfail)) -eq 0 ]
+	exit
+}
+
+# --- the kernel ------------------------------------------------------------
+if ! scripts/stdkvm-kernel.sh; then
+	fail stdkvm-kernel "cannot fetch Debian's kernel (see the line above)"
+	finish 0 0
+fi
+
+# --- builds -----------------------------------------------------------------
+mkdir -p "$B/stdkvm" "$B/reports" || exit 1
+vmm_ok=1
+if ! make -s O="$B" "$B/static/sukima-vmm" >"$B/stdkvm/make-vmm.log" 2>&1; then
+	vmm_ok=0
+	tail -n 5 "$B/stdkvm/make-vmm.log" | sed 's/^/stdkvm: /'
+fi
+if ! make -s O="$B" guests >"$B/stdkvm/make-guests.log" 2>&1; then
+	tail -n 5 "$B/stdkvm/make-guests.log" | sed 's/^/stdkvm: /'
+	echo "stdkvm: some guests did not build; their cases fail below"
+fi
+probe_ok=1
+if ! gcc -static -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror \
+	-o "$B/stdkvm/kvmprobe" tests/stdkvm/kvmprobe.c; then
+	probe_ok=0
+fi
+
+T=$(mktemp -d "$B/stdkvm/run.XXXXXX") && T=$(realpath "$T") || exit 1
+cleanup() { [ $keep -eq 1 ] || rm -rf "$T"; }
+trap cleanup EXIT
+R=$T/root
+mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,lib/modules,b,t/c,t/in} || exit 1
+cp /bin/busybox "$R/bin/busybox" || exit 1
+cp "$CACHE"/modules/*.ko "$CACHE/modules/order" "$R/lib/modules/" || exit 1
+
+# --- cases ------------------------------------------------------------------
+n=0
+names=()
+# Files of case NNN in the initramfs: name kind bin args stdin rc [exp]
+# [sub] [osub] timeout, read by /init.
+add_case() { # name kind vmbin args vmstdin rc timeout -> sets $cdir
+	n=$((n + 1))
+	cdir=$R/t/c/$(printf %04d $n)
+	mkdir -p "$cdir"
+	printf '%s' "$1" >"$cdir/name"
+	printf '%s' "$2" >"$cdir/kind"
+	printf '%s' "$3" >"$cdir/bin"
+	printf '%s' "$4" >"$cdir/args"
+	printf '%s' "$5" >"$cdir/stdin"
+	printf '%s' "$6" >"$cdir/rc"
+	printf '%s' "$7" >"$cdir/timeout"
+	names+=("$1")
+}
+wanted() {
+	[ ${#want[@]} -eq 0 ] && return 0
+	local w
+	for w in "${want[@]}"; do [ "$w" = "$1" ] && return 0; done
+	return 1
+}
+
+if [ $probe_ok -eq 1 ]; then
+	cp "$B/stdkvm/kvmprobe" "$R/kvmprobe"
+	add_case kvmprobe direct /kvmprobe "" /dev/null 0 30
+	printf '%s' "kvmprobe: ok" >"$cdir/osub"
+else
+	fail kvmprobe "tests/stdkvm/kvmprobe.c did not build"
+fi
+
+declare -A seen=()
+found=()
+if [ ! -f "$CASES" ]; then
+	echo "stdkvm: no $CASES yet: only kvmprobe runs"
+else
+	lineno=0
+	while IFS= read -r line || [ -n "$line" ]; do
+		lineno=$((lineno + 1))
+		case $line in '' | '#'*) continue ;; esac
+		IFS='|' read -r name bin args stdin expect <<<"$line"
+		wanted "$name" || continue
+		found+=("$name")
+		if [ -z "$name" ] || [ -z "$bin" ] || [ -z "${expect:-}" ]; then
+			fail "${name:-line$lineno}" "$CASES:$lineno: malformed line"
+			continue
+		fi
+		if [ -n "${seen[$name]:-}" ]; then
+			fail "$name" "$CASES:$lineno: duplicate case name"
+			continue
+		fi
+		seen[$name]=1
+		if [ $vmm_ok -eq 0 ]; then
+			fail "$name" "$B/static/sukima-vmm did not build"
+			continue
+		fi
+		# EXPECT: native | status:N[:stderr~SUBSTRING]
+		sub=
+		if [ "$expect" = native ]; then
+			mode=native
+		elif [[ $expect =~ ^status:([0-9]+)(:stderr~(.*))?$ ]]; then
+			mode=status
+			want_rc=${BASH_REMATCH[1]}
+			sub=${BASH_REMATCH[3]}
+		else
+			fail "$name" "$CASES:$lineno: bad EXPECT '$expect'"
+			continue
+		fi
+		# The binary: relative to the build dir (cwd /b in the VM) or
+		# absolute (the same path in the VM).
+		if [[ $bin == /* ]]; then
+			hbin=$bin
+			vbin=$bin
+			dest=$R$bin
+		else
+			hbin=$B/$bin
+			vbin=$bin
+			dest=$R/b/$bin
+		fi
+		if [ -f "$hbin" ]; then
+			if [ ! -e "$dest" ]; then
+				mkdir -p "$(dirname "$dest")" && cp -L "$hbin" "$dest" ||
+					{ fail "$name" "cannot copy $hbin"; continue; }
+			fi
+		elif [ "$mode" != status ] || [ "$want_rc" != 127 ]; then
+			fail "$name" "binary $hbin not built"
+			continue
+		fi
+		# STDIN: a file under $INPUTS (or a path from the top), or none.
+		hin=/dev/null
+		vin=/dev/null
+		if [ -n "$stdin" ]; then
+			if [ -f "$INPUTS/$stdin" ]; then
+				hin=$INPUTS/$stdin
+			elif [ -f "$stdin" ]; then
+				hin=$stdin
+			else
+				fail "$name" "input $stdin not found under $INPUTS"
+				continue
+			fi
+			vin=/t/in/$(printf %04d $((n + 1)))
+			cp "$hin" "$R$vin" || { fail "$name" "cannot copy $hin"; continue; }
+		fi
+		if [ "$mode" = native ]; then
+			read -ra argv <<<"$args"
+			habs=$(realpath "$hin")
+			(cd "$B" && timeout -k 2 $NATIVE_TIMEOUT env -i "$bin" "${argv[@]}" \
+				<"$habs" >"$T/native.out" 2>/dev/null)
+			want_rc=$?
+			if [ $want_rc -eq 124 ] || [ $want_rc -eq 137 ]; then
+				fail "$name" "the native run timed out"
+				continue
+			fi
+		fi
+		tmo=$CASE_TIMEOUT
+		[ "$want_rc" = 124 ] && tmo=$SHORT_TIMEOUT
+		add_case "$name" vmm "$vbin" "$args" "$vin" "$want_rc" "$tmo"
+		[ "$mode" = native ] && mv "$T/native.out" "$cdir/exp"
+		[ -n "$sub" ] && printf '%s' "$sub" >"$cdir/sub"
+	done <"$CASES"
+fi
+for w in "${want[@]}"; do
+	[ "$w" = kvmprobe ] && continue
+	[[ " ${found[*]} " == *" $w "* ]] || fail "$w" "no such case in $CASES"
+done
+[ $vmm_ok -eq 1 ] && cp "$B/static/sukima-vmm" "$R/sukima-vmm"
+
+# --- /init ------------------------------------------------------------------
+cat >"$R/init" <<'INIT'
+#!/bin/busybox sh
+# init of the standard-KVM test machine, written by tests/stdkvm/run.sh.
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+read -r up _ </proc/uptime
+echo # the firmware's last line has no newline
+echo "STDKVM: init at $up s"
+ok=1
+for m in $(cat /lib/modules/order); do
+	if ! out=$(insmod /lib/modules/$m 2>&1); then
+		echo "STDKVM: insmod $m: $out"
+		ok=0
+		break
+	fi
+done
+if [ $ok = 1 ] && [ ! -c /dev/kvm ]; then
+	echo "STDKVM: no /dev/kvm after loading the modules"
+	ok=0
+fi
+if grep -q sukima.shell /proc/cmdline; then
+	echo "STDKVM: shell; cases under /t/c, binaries under /b; exit powers off"
+	setsid cttyhack sh
+	poweroff -f
+fi
+pass=0
+fail=0
+list=$(echo /t/c/*)
+set -f # ARGS are split on blanks, never globbed
+cd /b
+for d in $list; do
+	name=$(cat $d/name)
+	if [ $ok = 0 ]; then
+		echo "FAIL $name: no standard KVM in the VM (see above)"
+		fail=$((fail + 1))
+		continue
+	fi
+	t=$(cat $d/timeout)
+	if [ "$(cat $d/kind)" = direct ]; then
+		timeout -s KILL $((t + 15)) $(cat $d/bin) $(cat $d/args) \
+			<$(cat $d/stdin) >/tmp/out 2>/tmp/err
+	else
+		timeout -s KILL $((t + 15)) /sukima-vmm --timeout $t \
+			$(cat $d/bin) $(cat $d/args) <$(cat $d/stdin) >/tmp/out 2>/tmp/err
+	fi
+	rc=$?
+	want=$(cat $d/rc)
+	why=
+	if [ "$rc" != "$want" ]; then
+		why="status $rc, expected $want"
+		[ "$rc" = 137 ] && why="$why (killed: the monitor outlived --timeout $t)"
+	fi
+	if [ -z "$why" ] && [ -f $d/exp ] && ! cmp -s /tmp/out $d/exp; then
+		why="stdout differs from the native run ($(wc -c </tmp/out) bytes, expected $(wc -c <$d/exp))"
+	fi
+	if [ -z "$why" ] && [ -f $d/sub ] && ! grep -qF -- "$(cat $d/sub)" /tmp/err; then
+		why="stderr lacks '$(cat $d/sub)'"
+	fi
+	if [ -z "$why" ] && [ -f $d/osub ] && ! grep -qF -- "$(cat $d/osub)" /tmp/out; then
+		why="stdout lacks '$(cat $d/osub)'"
+	fi
+	if [ -z "$why" ]; then
+		echo "PASS $name"
+		pass=$((pass + 1))
+	else
+		echo "FAIL $name: $why"
+		head -c 2000 /tmp/err | head -n 6 | sed 's/^/  | /'
+		fail=$((fail + 1))
+	fi
+	rm -f /tmp/out /tmp/err
+done
+read -r up _ </proc/uptime
+echo "STDKVM: done at $up s"
+echo "STDKVM-DONE $pass passed, $fail failed"
+poweroff -f
+INIT
+chmod +x "$R/init" || exit 1
+(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet >"$T/initrd.cpio") ||
+	{
+		fail stdkvm "cannot write the initramfs"
+		finish 0 0
+	}
+
+# --- boot -------------------------------------------------------------------
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nographic
+	-no-reboot -kernel "$CACHE/vmlinux" -initrd "$T/initrd.cpio")
+append="console=ttyS0 quiet loglevel=3 panic=-1"
+if [ $shell -eq 1 ]; then
+	"${qemu[@]}" -append "$append sukima.shell=1"
+	exit
+fi
+echo "stdkvm: booting with ${#names[@]} cases ($(du -m "$T/initrd.cpio" | cut -f1) MiB initramfs)"
+start=$(date +%s%N)
+timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -append "$append" </dev/null 2>&1 |
+	tr -d '\r' | tee "$LOG" |
+	grep --line-buffered -E '^(PASS |FAIL |  \| |STDKVM: )' |
+	sed -u 's/^STDKVM: /stdkvm: vm: /'
+qrc=${PIPESTATUS[0]}
+ds=$((($(date +%s%N) - start) / 100000000))
+echo "stdkvm: QEMU ran $((ds / 10)).$((ds % 10)) s; console log in $LOG"
+
+# --- verdicts ---------------------------------------------------------------
+vpass=0
+vfail=0
+for name in "${names[@]}"; do
+	if grep -qxF "PASS $name" "$LOG"; then
+		vpass=$((vpass + 1))
+	elif grep -q "^FAIL $name: " "$LOG"; then
+		vfail=$((vfail + 1))
+	else
+		echo "FAIL $name: no result (the VM did not finish)"
+		vfail=$((vfail + 1))
+	fi
+done
+if ! grep -q '^STDKVM-DONE ' "$LOG"; then
+	if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+		echo "FAIL stdkvm: the VM was killed after $VM_TIMEOUT s"
+	else
+		echo "FAIL stdkvm: the VM stopped before its last line (QEMU status $qrc)"
+	fi
+	tail -n 15 "$LOG" | sed 's/^/  | /'
+	vfail=$((vfail + 1))
+fi
+finish $vpass $vfail
