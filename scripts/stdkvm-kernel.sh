@@ -62,7 +62,7 @@ for t in dpkg-deb xz modinfo; do
 	command -v "$t" >/dev/null || die "$t not found (run scripts/deps.sh)"
 done
 
-mkdir -p "$CACHE" || die "cannot create $CACHE"
+mkdir -p "$CACHE" 2>/dev/null || die "cannot create $CACHE"
 tmp=$(mktemp -d "$CACHE/.tmp.XXXXXX") || die "cannot create a temporary directory in $CACHE"
 trap 'rm -rf "$tmp"' EXIT
 
