@@ -201,7 +201,13 @@ int main(void)
 	if (run->exit_reason != KVM_EXIT_HLT)
 		return fail_exit("second exit", run);
 
-	printf("kvmprobe: ok (api %d, long mode, sse, out 0x%x <- 0x%x, hlt)\n",
-	       api, PROBE_PORT, data);
+	/* What a VMM backend may rely on here, for whoever reads the log. */
+	printf("kvmprobe: ok (api %d, long mode, sse, out 0x%x <- 0x%x, hlt; "
+	       "caps sync_regs=%d xcrs=%d xsave=%d immediate_exit=%d)\n",
+	       api, PROBE_PORT, data,
+	       ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS),
+	       ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XCRS),
+	       ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE),
+	       ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT));
 	return 0;
 }

@@ -297,6 +297,7 @@ for d in $list; do
 	if [ -z "$why" ] && [ -f $d/osub ] && ! grep -qF -- "$(cat $d/osub)" /tmp/out; then
 		why="stdout lacks '$(cat $d/osub)'"
 	fi
+	[ "$(cat $d/kind)" = direct ] && echo "STDKVM: $(head -n 1 /tmp/out)"
 	if [ -z "$why" ]; then
 		echo "PASS $name"
 		pass=$((pass + 1))
