@@ -35,7 +35,13 @@ VMM_OBJS := \
 VMM_LIBS := -lseccomp
 
 # --- shared helpers (CLI, gateway, worker) --------------------------------
-COMMON_OBJS :=
+COMMON_OBJS := \
+	$(O)/common/sk_log.o \
+	$(O)/common/sk_util.o \
+	$(O)/common/sk_model.o \
+	$(O)/common/sk_nats.o \
+	$(O)/common/sk_pull.o \
+	$(O)/common/sk_objstore.o
 
 # --- the sukima binary ----------------------------------------------------
 CLI_OBJS := \

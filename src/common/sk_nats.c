@@ -1,0 +1,725 @@
+/* sk_nats.c: the NATS layer: connection, streams, consumers, KV buckets. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/sk_log.h"
+#include "common/sk_nats.h"
+#include "common/sk_util.h"
+
+#define NS_PER_MS 1000000LL
+#define URLS_MAX  16
+
+static const char *const bucket_names[SK_B__COUNT] = {
+	[SK_B_FUNCTIONS] = "sk_functions",
+	[SK_B_RESULTS] = "sk_results",
+	[SK_B_CALLS] = "sk_calls",
+	[SK_B_WORKERS] = "sk_workers",
+};
+
+const char *sk_bucket_name(enum sk_bucket b)
+{
+	return (unsigned)b < SK_B__COUNT ? bucket_names[b] : "?";
+}
+
+void sk_cloud_cfg_default(struct sk_cloud_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->lease_ms = 3000;
+	cfg->max_attempts = 5;
+	cfg->results_ttl_ms = 24LL * 3600 * 1000;
+	cfg->workers_ttl_ms = 3000;
+	cfg->done_max_age_ms = 3600LL * 1000;
+	cfg->dedup_window_ms = 120LL * 1000;
+	cfg->archs = NULL;
+}
+
+int sk_nats_errno(natsStatus s)
+{
+	switch (s) {
+	case NATS_OK:
+		return 0;
+	case NATS_NOT_FOUND:
+		return -ENOENT;
+	case NATS_TIMEOUT:
+		return -ETIMEDOUT;
+	case NATS_NO_MEMORY:
+		return -ENOMEM;
+	case NATS_INVALID_ARG:
+	case NATS_INVALID_SUBJECT:
+	case NATS_ADDRESS_MISSING:
+		return -EINVAL;
+	case NATS_CONNECTION_CLOSED:
+	case NATS_CONNECTION_DISCONNECTED:
+	case NATS_NO_SERVER:
+	case NATS_STALE_CONNECTION:
+		return -ENOTCONN;
+	case NATS_MAX_PAYLOAD:
+		return -EMSGSIZE;
+	case NATS_NO_RESPONDERS:
+		return -EHOSTUNREACH;
+	case NATS_NOT_PERMITTED:
+		return -EPERM;
+	default:
+		return -EIO;
+	}
+}
+
+bool sk_nats_connected(struct sk_nats *n)
+{
+	return n && n->nc &&
+	       natsConnection_Status(n->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/* Backoff between reconnect attempts: 100 ms doubling to 2 s, +-25 %. */
+static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
+{
+	int64_t d = 100;
+	(void)nc;
+	(void)closure;
+
+	for (int i = 1; i < attempts && d < 2000; i++)
+		d *= 2;
+	if (d > 2000)
+		d = 2000;
+	return d * 3 / 4 + (int64_t)(rand() % (int)(d / 2 + 1));
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	(void)closure;
+	sk_warn("nats: disconnected, reconnecting");
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	char url[256] = "";
+	(void)closure;
+
+	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	sk_info("nats: reconnected to %s", url);
+}
+
+static void on_async_error(natsConnection *nc, natsSubscription *sub,
+			   natsStatus err, void *closure)
+{
+	(void)nc;
+	(void)sub;
+	(void)closure;
+	sk_warn("nats: asynchronous error: %s", natsStatus_GetText(err));
+}
+
+/* Split "a,b , c" into at most URLS_MAX trimmed pieces inside (buf). */
+static int split_urls(char *buf, const char **urls)
+{
+	int n = 0;
+
+	for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t;
+	     t = strtok_r(NULL, ", ", &save)) {
+		if (n == URLS_MAX)
+			return -EINVAL;
+		urls[n++] = t;
+	}
+	return n > 0 ? n : -EINVAL;
+}
+
+int sk_nats_connect(struct sk_nats **out, const struct sk_nats_opts *o)
+{
+	const char *urls[URLS_MAX];
+	natsOptions *opts = NULL;
+	struct sk_nats *n;
+	natsStatus s;
+	jsOptions jo;
+	char *buf = NULL;
+	int64_t deadline, delay = 100;
+	int count, rc = 0, tries = 0;
+
+	if (!o || !o->urls || !*o->urls)
+		return -EINVAL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	sk_cloud_cfg_default(&n->cfg);
+	n->urls = strdup(o->urls);
+	buf = strdup(o->urls);
+	if (!n->urls || !buf) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	count = split_urls(buf, urls);
+	if (count < 0) {
+		rc = count;
+		goto fail;
+	}
+	if (natsOptions_Create(&opts) != NATS_OK) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	s = natsOptions_SetServers(opts, urls, count);
+	if (s != NATS_OK) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	/* Without SendAsap replies and acks wait ~1 ms for the flusher. */
+	natsOptions_SetSendAsap(opts, true);
+	natsOptions_SetName(opts, o->name ? o->name : "sukima");
+	natsOptions_SetAllowReconnect(opts, true);
+	natsOptions_SetMaxReconnect(opts, -1);
+	natsOptions_SetCustomReconnectDelay(opts, reconnect_delay, NULL);
+	natsOptions_SetReconnectBufSize(opts, 16 * 1024 * 1024);
+	natsOptions_SetTimeout(opts, 2000);
+	natsOptions_SetPingInterval(opts, 2000);
+	natsOptions_SetMaxPingsOut(opts, 2);
+	natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
+	natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+	natsOptions_SetErrorHandler(opts, on_async_error, NULL);
+
+	deadline = sk_mono_ms() +
+		   (o->connect_wait_ms > 0 ? o->connect_wait_ms : 0);
+	for (;;) {
+		s = natsConnection_Connect(&n->nc, opts);
+		if (s == NATS_OK)
+			break;
+		if (s != NATS_NO_SERVER && s != NATS_TIMEOUT &&
+		    s != NATS_CONNECTION_CLOSED && s != NATS_IO_ERROR &&
+		    s != NATS_STALE_CONNECTION) {
+			rc = sk_nats_errno(s);
+			goto fail;
+		}
+		tries++;
+		if (o->connect_wait_ms == 0 ||
+		    (o->connect_wait_ms > 0 && sk_mono_ms() >= deadline)) {
+			rc = -ENOTCONN;
+			goto fail;
+		}
+		if (tries == 1 || tries % 10 == 0)
+			sk_warn("nats: cannot reach %s (%s), retrying", o->urls,
+				natsStatus_GetText(s));
+		for (int64_t slept = 0; slept < delay; slept += 50) {
+			if (o->stop && o->stop()) {
+				rc = -EINTR;
+				goto fail;
+			}
+			usleep(50 * 1000);
+		}
+		if (delay < 2000)
+			delay *= 2;
+	}
+	jsOptions_Init(&jo);
+	jo.Wait = 5000;
+	if (natsConnection_JetStream(&n->js, n->nc, &jo) != NATS_OK) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	natsOptions_Destroy(opts);
+	free(buf);
+	*out = n;
+	return 0;
+fail:
+	natsOptions_Destroy(opts);
+	free(buf);
+	sk_nats_close(n);
+	return rc;
+}
+
+void sk_nats_close(struct sk_nats *n)
+{
+	if (!n)
+		return;
+	for (int i = 0; i < SK_B__COUNT; i++)
+		kvStore_Destroy(n->kv[i]);
+	jsCtx_Destroy(n->js);
+	if (n->nc) {
+		natsConnection_FlushTimeout(n->nc, 1000);
+		natsConnection_Close(n->nc);
+		natsConnection_Destroy(n->nc);
+	}
+	free(n->urls);
+	free(n);
+}
+
+/* --- setup ------------------------------------------------------------------ */
+
+static int add_stream(struct sk_nats *n, jsStreamConfig *sc)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode ec = 0;
+	natsStatus s;
+
+	s = js_AddStream(&si, n->js, sc, NULL, &ec);
+	if (s == NATS_OK) {
+		jsStreamInfo_Destroy(si);
+		return 0;
+	}
+	if (ec == JSStreamNameExistErr) {
+		/* Someone created it with another config: keep theirs. */
+		sk_debug("nats: stream %s exists with another config, kept",
+			 sc->Name);
+		return 0;
+	}
+	sk_error("nats: cannot create stream %s: %s (%d)", sc->Name,
+		 nats_GetLastError(NULL), (int)ec);
+	return s == NATS_OK ? 0 : (sk_nats_errno(s) ? sk_nats_errno(s) : -EIO);
+}
+
+static int add_consumer(struct sk_nats *n, const char *stream,
+			jsConsumerConfig *cc)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode ec = 0;
+	natsStatus s;
+
+	s = js_AddConsumer(&ci, n->js, stream, cc, NULL, &ec);
+	if (s == NATS_OK) {
+		jsConsumerInfo_Destroy(ci);
+		return 0;
+	}
+	if (ec == JSConsumerNameExistErr || ec == JSConsumerCreateErr) {
+		/* Exists with another config (an older lease, say): keep. */
+		if (js_GetConsumerInfo(&ci, n->js, stream, cc->Durable, NULL,
+				       NULL) == NATS_OK) {
+			jsConsumerInfo_Destroy(ci);
+			sk_debug("nats: consumer %s exists, kept", cc->Durable);
+			return 0;
+		}
+	}
+	sk_error("nats: cannot create consumer %s on %s: %s (%d)", cc->Durable,
+		 stream, nats_GetLastError(NULL), (int)ec);
+	return sk_nats_errno(s) ? sk_nats_errno(s) : -EIO;
+}
+
+static int add_bucket(struct sk_nats *n, enum sk_bucket b, int64_t ttl_ms)
+{
+	kvConfig kc;
+	natsStatus s;
+
+	kvConfig_Init(&kc);
+	kc.Bucket = bucket_names[b];
+	kc.History = 1;
+	kc.TTL = ttl_ms * NS_PER_MS;
+	kc.StorageType = js_FileStorage;
+	kc.Replicas = 1;
+	s = js_CreateKeyValue(&n->kv[b], n->js, &kc);
+	if (s == NATS_OK)
+		return 0;
+	/* Exists with another config, or lost a creation race: open it. */
+	s = js_KeyValue(&n->kv[b], n->js, bucket_names[b]);
+	if (s == NATS_OK)
+		return 0;
+	sk_error("nats: cannot create or open bucket %s: %s", bucket_names[b],
+		 nats_GetLastError(NULL));
+	return sk_nats_errno(s) ? sk_nats_errno(s) : -EIO;
+}
+
+int sk_nats_setup(struct sk_nats *n, const struct sk_cloud_cfg *cfg)
+{
+	static const char *const default_archs[] = {"x86_64", NULL};
+	const char *work_subj[] = {SK_SUBJ_WORK ">"};
+	const char *done_subj[] = {SK_SUBJ_DONE ">"};
+	const char *obj_subj[] = {"$O." SK_OBJ_ARTIFACTS ".C.>",
+				  "$O." SK_OBJ_ARTIFACTS ".M.>"};
+	jsStreamConfig sc;
+	jsConsumerConfig cc;
+	char filter[64], durable[64];
+	int rc;
+
+	if (cfg)
+		n->cfg = *cfg;
+	if (!n->cfg.archs)
+		n->cfg.archs = default_archs;
+
+	jsStreamConfig_Init(&sc);
+	sc.Name = SK_STREAM_WORK;
+	sc.Subjects = work_subj;
+	sc.SubjectsLen = 1;
+	sc.Retention = js_WorkQueuePolicy;
+	sc.Storage = js_FileStorage;
+	sc.Duplicates = n->cfg.dedup_window_ms * NS_PER_MS;
+	sc.MaxAge = n->cfg.results_ttl_ms * NS_PER_MS;
+	if ((rc = add_stream(n, &sc)))
+		return rc;
+
+	jsStreamConfig_Init(&sc);
+	sc.Name = SK_STREAM_DONE;
+	sc.Subjects = done_subj;
+	sc.SubjectsLen = 1;
+	sc.Retention = js_LimitsPolicy;
+	sc.Storage = js_FileStorage;
+	sc.MaxAge = n->cfg.done_max_age_ms * NS_PER_MS;
+	if ((rc = add_stream(n, &sc)))
+		return rc;
+
+	/* ADR-20 layout, so `nats object` tools can read our artifacts. */
+	jsStreamConfig_Init(&sc);
+	sc.Name = "OBJ_" SK_OBJ_ARTIFACTS;
+	sc.Subjects = obj_subj;
+	sc.SubjectsLen = 2;
+	sc.Retention = js_LimitsPolicy;
+	sc.Storage = js_FileStorage;
+	sc.Discard = js_DiscardNew;
+	sc.AllowRollup = true;
+	sc.AllowDirect = true;
+	if ((rc = add_stream(n, &sc)))
+		return rc;
+
+	for (const char *const *a = n->cfg.archs; *a; a++) {
+		snprintf(filter, sizeof(filter), SK_SUBJ_WORK "%s", *a);
+		snprintf(durable, sizeof(durable), SK_CONSUMER_PREFIX "%s", *a);
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = durable;
+		cc.AckPolicy = js_AckExplicit;
+		cc.AckWait = n->cfg.lease_ms * NS_PER_MS;
+		/*
+		 * One delivery more than the attempt limit: the worker that
+		 * receives delivery max_attempts+1 does not run it but ends
+		 * it as failed ("gave up after N attempts"), so poison work
+		 * gets an outcome instead of silently stopping.
+		 */
+		cc.MaxDeliver = n->cfg.max_attempts + 1;
+		cc.FilterSubject = filter;
+		cc.DeliverPolicy = js_DeliverAll;
+		cc.MaxAckPending = 20000;
+		cc.MaxWaiting = 512;
+		if ((rc = add_consumer(n, SK_STREAM_WORK, &cc)))
+			return rc;
+	}
+
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = SK_CONSUMER_CALLBACKS;
+	cc.AckPolicy = js_AckExplicit;
+	cc.AckWait = 30000 * NS_PER_MS;
+	cc.MaxDeliver = 10;
+	cc.DeliverPolicy = js_DeliverNew;
+	cc.MaxAckPending = 10000;
+	if ((rc = add_consumer(n, SK_STREAM_DONE, &cc)))
+		return rc;
+
+	if ((rc = add_bucket(n, SK_B_FUNCTIONS, 0)) ||
+	    (rc = add_bucket(n, SK_B_RESULTS, n->cfg.results_ttl_ms)) ||
+	    (rc = add_bucket(n, SK_B_CALLS, n->cfg.results_ttl_ms)) ||
+	    (rc = add_bucket(n, SK_B_WORKERS, n->cfg.workers_ttl_ms)))
+		return rc;
+	return 0;
+}
+
+/* --- KV ---------------------------------------------------------------------- */
+
+static int valid_key(const char *k)
+{
+	size_t n = 0;
+
+	if (!k)
+		return 0;
+	for (; k[n]; n++)
+		if (!((k[n] >= 'a' && k[n] <= 'z') ||
+		      (k[n] >= 'A' && k[n] <= 'Z') ||
+		      (k[n] >= '0' && k[n] <= '9') || k[n] == '-' ||
+		      k[n] == '_' || k[n] == '/' || k[n] == '=' || k[n] == '.'))
+			return 0;
+	return n > 0 && n <= 255 && k[0] != '.' && k[n - 1] != '.';
+}
+
+static int kv_ready(struct sk_nats *n, enum sk_bucket b, const char *key)
+{
+	if (!n || (unsigned)b >= SK_B__COUNT || !n->kv[b])
+		return -ENOTCONN;
+	return valid_key(key) ? 0 : -EINVAL;
+}
+
+int sk_kv_get(struct sk_nats *n, enum sk_bucket b, const char *key, char **val,
+	      size_t *len, uint64_t *rev)
+{
+	kvEntry *e = NULL;
+	natsStatus s;
+	int rc = kv_ready(n, b, key);
+
+	if (rc)
+		return rc;
+	s = kvStore_Get(&e, n->kv[b], key);
+	if (s != NATS_OK)
+		return sk_nats_errno(s);
+	if (val) {
+		int l = kvEntry_ValueLen(e);
+		char *copy = malloc((size_t)(l > 0 ? l : 0) + 1);
+
+		if (!copy) {
+			kvEntry_Destroy(e);
+			return -ENOMEM;
+		}
+		if (l > 0)
+			memcpy(copy, kvEntry_Value(e), (size_t)l);
+		copy[l > 0 ? l : 0] = '\0';
+		*val = copy;
+	}
+	if (len)
+		*len = (size_t)kvEntry_ValueLen(e);
+	if (rev)
+		*rev = kvEntry_Revision(e);
+	kvEntry_Destroy(e);
+	return 0;
+}
+
+/*
+ * Our own KV write: a JetStream publish on $KV.<bucket>.<key> with the
+ * expectation headers, so the server's error code tells "someone else
+ * wrote first" apart from other failures (kvStore_Create hides it).
+ * (mode) 0: put; 1: create (no live value); 2: update at (last).
+ */
+static int kv_write(struct sk_nats *n, enum sk_bucket b, const char *key,
+		    const void *val, size_t len, int mode, uint64_t last,
+		    uint64_t *rev)
+{
+	char subj[300];
+	jsPubOptions po;
+	jsPubAck *pa = NULL;
+	jsErrCode ec = 0;
+	natsMsg *m = NULL;
+	natsStatus s;
+	int rc = kv_ready(n, b, key);
+
+	if (rc)
+		return rc;
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
+	snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket_names[b], key);
+	s = natsMsg_Create(&m, subj, NULL, val, (int)len);
+	if (s != NATS_OK)
+		return sk_nats_errno(s);
+	jsPubOptions_Init(&po);
+	if (mode == 1)
+		po.ExpectNoMessage = true;
+	else if (mode == 2)
+		po.ExpectLastSubjectSeq = last;
+	s = js_PublishMsg(&pa, n->js, m, &po, &ec);
+	natsMsg_Destroy(m);
+	if (s == NATS_OK) {
+		if (rev)
+			*rev = pa->Sequence;
+		jsPubAck_Destroy(pa);
+		return 0;
+	}
+	if (ec == JSStreamWrongLastSequenceErr)
+		return mode == 1 ? -EEXIST : -ESTALE;
+	if (ec == JSStreamMessageExceedsMaximumErr || s == NATS_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	rc = sk_nats_errno(s);
+	return rc ? rc : -EIO;
+}
+
+int sk_kv_put(struct sk_nats *n, enum sk_bucket b, const char *key,
+	      const void *val, size_t len, uint64_t *rev)
+{
+	return kv_write(n, b, key, val, len, 0, 0, rev);
+}
+
+/* Revision of the key's last message if it is a delete/purge marker. */
+static uint64_t kv_tombstone(struct sk_nats *n, enum sk_bucket b,
+			     const char *key)
+{
+	char stream[64], subj[300];
+	const char *op = NULL;
+	natsMsg *m = NULL;
+	uint64_t seq = 0;
+
+	snprintf(stream, sizeof(stream), "KV_%s", bucket_names[b]);
+	snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket_names[b], key);
+	if (js_GetLastMsg(&m, n->js, stream, subj, NULL, NULL) != NATS_OK)
+		return 0;
+	if (natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op &&
+	    (strcmp(op, "DEL") == 0 || strcmp(op, "PURGE") == 0))
+		seq = natsMsg_GetSequence(m);
+	natsMsg_Destroy(m);
+	return seq;
+}
+
+int sk_kv_create(struct sk_nats *n, enum sk_bucket b, const char *key,
+		 const void *val, size_t len, uint64_t *rev)
+{
+	int rc = kv_write(n, b, key, val, len, 1, 0, rev);
+	uint64_t tomb;
+
+	if (rc != -EEXIST)
+		return rc;
+	/* A deleted key has no live value: create over its tombstone. */
+	tomb = kv_tombstone(n, b, key);
+	if (!tomb)
+		return -EEXIST;
+	rc = kv_write(n, b, key, val, len, 2, tomb, rev);
+	return rc == -ESTALE ? -EEXIST : rc;
+}
+
+int sk_kv_update(struct sk_nats *n, enum sk_bucket b, const char *key,
+		 const void *val, size_t len, uint64_t last, uint64_t *rev)
+{
+	if (last == 0)
+		return sk_kv_create(n, b, key, val, len, rev);
+	return kv_write(n, b, key, val, len, 2, last, rev);
+}
+
+int sk_kv_delete(struct sk_nats *n, enum sk_bucket b, const char *key)
+{
+	natsStatus s;
+	int rc = kv_ready(n, b, key);
+
+	if (rc)
+		return rc;
+	s = kvStore_Delete(n->kv[b], key);
+	return s == NATS_NOT_FOUND ? 0 : sk_nats_errno(s);
+}
+
+void sk_kv_keys_free(char **keys, size_t count)
+{
+	for (size_t i = 0; keys && i < count; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+int sk_kv_keys(struct sk_nats *n, enum sk_bucket b, char ***keys, size_t *count)
+{
+	char stream[64], filter[64];
+	jsStreamInfo *si = NULL;
+	jsOptions jo;
+	natsStatus s;
+	size_t prefix, got = 0;
+	char **out = NULL;
+	int rc = 0;
+
+	*keys = NULL;
+	*count = 0;
+	if (!n || (unsigned)b >= SK_B__COUNT || !n->kv[b])
+		return -ENOTCONN;
+	snprintf(stream, sizeof(stream), "KV_%s", bucket_names[b]);
+	snprintf(filter, sizeof(filter), "$KV.%s.>", bucket_names[b]);
+	prefix = strlen(filter) - 1;
+	jsOptions_Init(&jo);
+	jo.Stream.Info.SubjectsFilter = filter;
+	s = js_GetStreamInfo(&si, n->js, stream, &jo, NULL);
+	if (s != NATS_OK)
+		return sk_nats_errno(s);
+	if (si->State.Subjects && si->State.Subjects->Count > 0) {
+		int total = si->State.Subjects->Count;
+
+		out = calloc((size_t)total, sizeof(*out));
+		if (!out) {
+			rc = -ENOMEM;
+			goto done;
+		}
+		for (int i = 0; i < total; i++) {
+			const char *subj = si->State.Subjects->List[i].Subject;
+			const char *key;
+
+			if (!subj || strlen(subj) <= prefix)
+				continue;
+			key = subj + prefix;
+			/* Skip deleted keys (their tombstone is a subject). */
+			if (sk_kv_get(n, b, key, NULL, NULL, NULL) != 0)
+				continue;
+			out[got] = strdup(key);
+			if (!out[got]) {
+				rc = -ENOMEM;
+				goto done;
+			}
+			got++;
+		}
+	}
+done:
+	jsStreamInfo_Destroy(si);
+	if (rc) {
+		sk_kv_keys_free(out, got);
+		return rc;
+	}
+	*keys = out;
+	*count = got;
+	return 0;
+}
+
+/* --- messages ---------------------------------------------------------------- */
+
+int sk_js_publish(struct sk_nats *n, const char *subj, const void *data,
+		  size_t len, const char *msg_id, const char *hdr_key,
+		  const char *hdr_val, int tries, bool *dup)
+{
+	jsPubOptions po;
+	jsPubAck *pa = NULL;
+	jsErrCode ec = 0;
+	natsStatus s = NATS_ERR;
+
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
+	if (tries < 1)
+		tries = 1;
+	jsPubOptions_Init(&po);
+	po.MsgId = msg_id;
+	for (int i = 0; i < tries; i++) {
+		natsMsg *m = NULL;
+
+		s = natsMsg_Create(&m, subj, NULL, data, (int)len);
+		if (s != NATS_OK)
+			return sk_nats_errno(s);
+		if (hdr_key && hdr_val)
+			s = natsMsgHeader_Set(m, hdr_key, hdr_val);
+		if (s == NATS_OK)
+			s = js_PublishMsg(&pa, n->js, m, &po, &ec);
+		natsMsg_Destroy(m);
+		if (s == NATS_OK) {
+			if (dup)
+				*dup = pa->Duplicate;
+			jsPubAck_Destroy(pa);
+			return 0;
+		}
+		/*
+		 * A timed-out publish may have been stored: retrying with the
+		 * same Nats-Msg-Id lets the server drop the copy.
+		 */
+		if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS &&
+		    s != NATS_CONNECTION_DISCONNECTED)
+			break;
+		if (!msg_id)
+			break;
+		usleep(100 * 1000);
+	}
+	if (ec == JSStreamMessageExceedsMaximumErr || s == NATS_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	return sk_nats_errno(s) ? sk_nats_errno(s) : -EIO;
+}
+
+int sk_js_ack_meta(const char *reply, uint64_t *delivered, uint64_t *sseq,
+		   int64_t *ts_ns)
+{
+	const char *tok[16];
+	char buf[512];
+	int n = 0, base;
+
+	if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0 ||
+	    strlen(reply) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, reply);
+	for (char *save = NULL, *t = strtok_r(buf, ".", &save); t;
+	     t = strtok_r(NULL, ".", &save)) {
+		if (n == 16)
+			return -EINVAL;
+		tok[n++] = t;
+	}
+	/* v1: 9 tokens; v2 adds <domain>.<account hash> (+ a random token). */
+	if (n == 9)
+		base = 4;
+	else if (n == 11 || n == 12)
+		base = 6;
+	else
+		return -EINVAL;
+	for (int i = base; i < base + 5; i++)
+		for (const char *p = tok[i]; *p; p++)
+			if (*p < '0' || *p > '9')
+				return -EINVAL;
+	if (delivered)
+		*delivered = strtoull(tok[base], NULL, 10);
+	if (sseq)
+		*sseq = strtoull(tok[base + 1], NULL, 10);
+	if (ts_ns)
+		*ts_ns = strtoll(tok[base + 3], NULL, 10);
+	return 0;
+}
