@@ -61,7 +61,9 @@ UNIT_TESTS :=
 # tests/guests/NAME.c -> $(O)/guests/NAME.musl   (musl-gcc -static)
 #                        $(O)/guests/NAME.glibc  (gcc -static)
 #                        $(O)/guests/NAME.pie    (gcc -static-pie)
-GUESTS :=
+GUESTS := echo upper wc sha256 simd alloc args noop sha256gen sysloop sysregs \
+	hostile_ptr hostile_fd hostile_loop hostile_bomb hostile_forbidden \
+	hostile_priv hostile_stack hostile_flood hostile_tamper
 
 GUEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing
 GUEST_BINS := $(foreach g,$(GUESTS),$(O)/guests/$(g).musl $(O)/guests/$(g).glibc $(O)/guests/$(g).pie)
@@ -75,6 +77,8 @@ $(O)/guests/%.glibc: tests/guests/%.c
 $(O)/guests/%.pie: tests/guests/%.c
 	@mkdir -p $(dir $@)
 	gcc -static-pie -fPIE $(GUEST_CFLAGS) -o $@ $< -lm
+
+$(GUEST_BINS): $(wildcard tests/guests/*.h)
 
 guests: $(GUEST_BINS)
 
