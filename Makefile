@@ -30,7 +30,8 @@ endif
 
 # --- the protection-domain monitor: libc + libseccomp, nothing else -------
 VMM_OBJS := \
-	$(O)/vmm/main.o
+	$(O)/vmm/main.o \
+	$(O)/vmm/vmm_jail.o
 
 VMM_LIBS := -lseccomp
 
@@ -56,6 +57,7 @@ SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread
 
 # --- unit tests (cmocka), one binary per tests/unit/test_<module>.c -------
 UNIT_TESTS :=
+UNIT_TESTS += test_vmm_jail
 
 # --- guest programs used by tests: each built three ways -----------------
 # tests/guests/NAME.c -> $(O)/guests/NAME.musl   (musl-gcc -static)
@@ -113,6 +115,15 @@ $(O)/static/sukima-vmm: $(VMM_OBJS:$(O)/%=$(O)/static/%)
 $(O)/static/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -Isrc -MMD -MP -c $< -o $@
+
+# The monitor with the jail's test hook (tests/vmm/test_jail.py): after the
+# jail it attempts what $$SUKIMA_JAIL_TEST names (vmm_jail.c).
+$(O)/test-jail/sukima-vmm: $(VMM_OBJS:$(O)/%=$(O)/test-jail/%)
+	$(CC) $(LDFLAGS) -o $@ $^ $(VMM_LIBS)
+$(O)/test-jail/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DVMM_JAIL_TEST_HOOK -MMD -MP -c $< -o $@
+unit: $(O)/test-jail/sukima-vmm
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 

@@ -1,0 +1,79 @@
+/* vmm_jail.h: the monitor's jail (idle priority, namespaces, empty root, rlimits, seccomp). */
+#ifndef SUKIMA_VMM_JAIL_H
+#define SUKIMA_VMM_JAIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Scheduling class of the monitor and its vCPU threads. */
+enum vmm_jail_prio {
+	VMM_JAIL_PRIO_IDLE =
+		0,	      /* SCHED_IDLE + nice 19: the owner always wins */
+	VMM_JAIL_PRIO_NORMAL, /* untouched (benchmarks: --priority normal) */
+};
+
+/* Flags of struct vmm_jail_cfg. */
+#define VMM_JAIL_F_THREADS 0x1u /* pthread_create() stays possible */
+
+/* Steps that took effect (bits of vmm_jail_applied()). */
+#define VMM_JAIL_DID_PRIO    0x001u /* SCHED_IDLE and nice 19 */
+#define VMM_JAIL_DID_NNP     0x002u /* PR_SET_NO_NEW_PRIVS */
+#define VMM_JAIL_DID_USERNS  0x004u /* a user namespace (not root) */
+#define VMM_JAIL_DID_NS	     0x008u /* mount, network, IPC, UTS namespaces */
+#define VMM_JAIL_DID_ROOT    0x010u /* root is an empty read-only tmpfs */
+#define VMM_JAIL_DID_CAPS    0x020u /* every capability dropped */
+#define VMM_JAIL_DID_FDS     0x040u /* every other descriptor closed */
+#define VMM_JAIL_DID_RLIMITS 0x080u /* NOFILE, FSIZE, CORE, NPROC, AS */
+#define VMM_JAIL_DID_SECCOMP 0x100u /* the seccomp filter */
+
+/*
+ * What the jailed monitor may still do.  Every descriptor not named in one
+ * of the lists is closed; a descriptor may appear in several lists.
+ */
+struct vmm_jail_cfg {
+	enum vmm_jail_prio prio;
+	unsigned flags;	    /* VMM_JAIL_F_* */
+	const int *kvm_fds; /* VM and vCPU descriptors: run-path ioctls */
+	size_t n_kvm_fds;
+	const int *in_fds; /* read/readv allowed (stdin, a socket) */
+	size_t n_in_fds;
+	const int *out_fds; /* write/writev allowed (stdout, stderr) */
+	size_t n_out_fds;
+	const int *keep_fds; /* kept open, nothing but close() allowed */
+	size_t n_keep_fds;
+	uint64_t as_headroom; /* RLIMIT_AS = what is mapped now + this;
+				      0 leaves RLIMIT_AS alone */
+};
+
+/*
+ * Jail the calling process (cfg), in this order: idle priority unless
+ * cfg->prio says otherwise; no_new_privs; new mount, network, IPC and UTS
+ * namespaces (with a user namespace first when not root); pivot into an
+ * empty read-only tmpfs; drop every capability; close every descriptor not listed in (cfg); lower
+ * the rlimits; load the seccomp filter, whose default action kills the
+ * process (SIGSYS).  Namespaces and the empty root are skipped when the
+ * kernel refuses them (no privilege, user namespaces disabled); priority
+ * failures are ignored too.  docs/security.md ("The monitor's jail") has
+ * the filter.
+ *
+ * Must be called once, after the VM, its vCPUs and guest memory exist and
+ * before the first KVM_RUN, while the process has a single thread (threads
+ * created later inherit the priority and the filter; VMM_JAIL_F_THREADS
+ * lets them be created).  The descriptors not listed are closed behind the
+ * caller's back: forget them.
+ *
+ * Returns 0, or -errno when a step that cannot be skipped failed
+ * (no_new_privs, capabilities, rlimits, the filter): the caller must not run the guest.
+ */
+int vmm_jail_enter(const struct vmm_jail_cfg *cfg);
+
+/* VMM_JAIL_DID_* bits of the steps the last vmm_jail_enter() applied. */
+unsigned vmm_jail_applied(void);
+
+/*
+ * Write a one-line, space-separated list of the applied steps (mask) into
+ * (buf, len), e.g. "prio nnp ns root caps fds rlimits seccomp".  Returns (buf).
+ */
+const char *vmm_jail_describe(unsigned mask, char *buf, size_t len);
+
+#endif
