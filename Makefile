@@ -48,7 +48,13 @@ COMMON_OBJS := \
 CLI_OBJS := \
 	$(O)/cli/main.o
 
-GATEWAY_OBJS :=
+GATEWAY_OBJS := \
+	$(O)/gateway/gw_parse.o \
+	$(O)/gateway/gw_http.o \
+	$(O)/gateway/gw_api.o \
+	$(O)/gateway/gw_nats.o \
+	$(O)/gateway/gw_callbacks.o \
+	$(O)/gateway/gw_main.o
 
 WORKER_OBJS :=
 

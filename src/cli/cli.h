@@ -13,4 +13,7 @@ struct cli_cmd {
 	const char *summary;
 };
 
+/* The gateway (src/gateway/gw_main.c) and its HTTP client commands. */
+int cmd_gateway(int argc, char **argv);
+
 #endif
