@@ -31,6 +31,13 @@ endif
 # --- the protection-domain monitor: libc + libseccomp, nothing else -------
 VMM_OBJS := \
 	$(O)/vmm/main.o \
+	$(O)/vmm/vmm.o \
+	$(O)/vmm/vmm_elf.o \
+	$(O)/vmm/vmm_mem.o \
+	$(O)/vmm/vmm_syscall.o \
+	$(O)/vmm/vmm_kvm.o \
+	$(O)/vmm/vmm_kvm_pvm.o \
+	$(O)/vmm/vmm_kvm_std.o \
 	$(O)/vmm/vmm_jail.o
 
 VMM_LIBS := -lseccomp

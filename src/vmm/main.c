@@ -1,9 +1,261 @@
 /* main.c: sukima-vmm, the protection-domain monitor (one per micro-VM). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm/vmm.h"
+#include "vmm/vmm_elf.h"
+
+#define ELF_MAX_FILE (1ULL << 30)
+
+static const char usage_text[] =
+	"usage: sukima-vmm [--mem SIZE] [--timeout SECONDS] "
+	"[--max-output BYTES]\n"
+	"                  [--env KEY=VALUE]... [--trace] ELF [ARGS...]\n";
+
+__attribute__((format(printf, 2, 3))) static int die(int status,
+						     const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "sukima: %s\n", line);
+	return status;
+}
+
+/* "64M", "1G", "4096", "512K": bytes, or 0 when malformed. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!*s || *s == '-')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return 0;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = 1ULL << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ULL << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ULL << 30;
+		end++;
+		break;
+	}
+	if (*end == 'i' && mul > 1)
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || v > UINT64_MAX / mul)
+		return 0;
+	return v * mul;
+}
+
+/* The ELF file, whole, in memory.  Returns 0 or the exit status. */
+static int read_elf(const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	size_t done = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return die(VMM_STATUS_NOFILE, "cannot open %s: %s", path,
+			   strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return die(VMM_STATUS_NOFILE, "%s: not a regular file", path);
+	}
+	if ((uint64_t)st.st_size > ELF_MAX_FILE) {
+		close(fd);
+		return die(VMM_STATUS_ELF, "ELF: file too large");
+	}
+	*len = (size_t)st.st_size;
+	*buf = malloc(*len ? *len : 1);
+	if (!*buf) {
+		close(fd);
+		return die(VMM_STATUS_SETUP, "out of memory");
+	}
+	while (done < *len) {
+		ssize_t r = read(fd, *buf + done, *len - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			close(fd);
+			free(*buf);
+			return die(VMM_STATUS_NOFILE, "cannot read %s: %s",
+				   path, r < 0 ? strerror(errno) : "short");
+		}
+		done += (size_t)r;
+	}
+	close(fd);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	(void)argv;
-	fprintf(stderr, "sukima-vmm: not built yet\n");
-	return argc > 0 ? 125 : 125;
+	struct vmm_config cfg;
+	struct vmm_result res;
+	struct vmm_elf elf;
+	struct vmm *vm = NULL;
+	const char *why;
+	char **env;
+	int nenv = 0, i, r, status;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	vmm_config_default(&cfg);
+	cfg.backend = getenv("SUKIMA_VMM_BACKEND");
+	env = calloc((size_t)argc, sizeof(*env));
+	if (!env)
+		return die(VMM_STATUS_SETUP, "out of memory");
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		size_t n;
+
+		if (a[0] != '-' || a[1] != '-')
+			break;
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(a, "--trace") == 0) {
+			cfg.trace = 1;
+			continue;
+		}
+		if (strcmp(a, "--help") == 0) {
+			fputs(usage_text, stdout);
+			free(env);
+			return 0;
+		}
+		n = strcspn(a, "=");
+		if (a[n] == '=') {
+			val = a + n + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			free(env);
+			return die(VMM_STATUS_USAGE, "option %s needs a value",
+				   a);
+		}
+		if (strncmp(a, "--mem", n) == 0 && n == 5) {
+			uint64_t m = parse_size(val);
+
+			m = (m + VMM_LARGE_PAGE - 1) & ~(VMM_LARGE_PAGE - 1);
+			if (m < (8ULL << 20) || m > VMM_MEM_MAX) {
+				free(env);
+				return die(VMM_STATUS_USAGE,
+					   "--mem: '%s' is not a size between "
+					   "8M and 4G",
+					   val);
+			}
+			cfg.mem_size = m;
+		} else if (strncmp(a, "--timeout", n) == 0 && n == 9) {
+			char *end;
+			double t = strtod(val, &end);
+
+			if (end == val || *end || !(t > 0) || t > 1e6) {
+				free(env);
+				return die(VMM_STATUS_USAGE,
+					   "--timeout: '%s' is not a number "
+					   "of seconds",
+					   val);
+			}
+			cfg.timeout = t;
+		} else if (strncmp(a, "--max-output", n) == 0 && n == 12) {
+			cfg.max_output = parse_size(val);
+			if (!cfg.max_output && strcmp(val, "0") != 0) {
+				free(env);
+				return die(VMM_STATUS_USAGE,
+					   "--max-output: '%s' is not a size",
+					   val);
+			}
+		} else if (strncmp(a, "--env", n) == 0 && n == 5) {
+			if (!strchr(val, '=') || val[0] == '=') {
+				free(env);
+				return die(VMM_STATUS_USAGE,
+					   "--env: '%s' is not KEY=VALUE", val);
+			}
+			env[nenv++] = (char *)val;
+		} else if (strncmp(a, "--backend", n) == 0 && n == 9) {
+			cfg.backend = val;
+		} else {
+			free(env);
+			fputs(usage_text, stderr);
+			return die(VMM_STATUS_USAGE, "unknown option %.*s",
+				   (int)n, a);
+		}
+	}
+	if (i >= argc) {
+		free(env);
+		fputs(usage_text, stderr);
+		return die(VMM_STATUS_USAGE, "no ELF given");
+	}
+	if (cfg.backend && !vmm_backend_pick(cfg.backend)) {
+		free(env);
+		return die(VMM_STATUS_USAGE, "unknown backend '%s'",
+			   cfg.backend);
+	}
+
+	/* Order matters for the jail (issue 7): open everything, set up,
+	 * then run. */
+	r = read_elf(argv[i], &buf, &len);
+	if (r) {
+		free(env);
+		return r;
+	}
+	if (vmm_elf_parse(buf, len, &elf, &why)) {
+		status = die(VMM_STATUS_ELF, "ELF: %s", why);
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	r = vmm_create(&vm, &cfg);
+	if (r) {
+		status = die(VMM_STATUS_SETUP, "%s",
+			     vm && vm->err[0] ? vm->err : strerror(-r));
+		goto out;
+	}
+	r = vmm_load(vm, buf, len, argc - i, argv + i, nenv, env);
+	if (r == -ENOEXEC) {
+		status = die(VMM_STATUS_ELF, "ELF: %s", vm->err);
+		goto out;
+	} else if (r == -E2BIG) {
+		status = die(VMM_STATUS_USAGE, "%s", vm->err);
+		goto out;
+	} else if (r) {
+		status = die(VMM_STATUS_SETUP, "%s",
+			     vm->err[0] ? vm->err : strerror(-r));
+		goto out;
+	}
+	free(buf);
+	buf = NULL;
+
+	vmm_run(vm, &res);
+	status = res.status;
+	if (res.reason != VMM_EXITED)
+		die(status, "%s", res.msg);
+out:
+	vmm_destroy(vm);
+	free(buf);
+	free(env);
+	return status;
 }

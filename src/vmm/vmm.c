@@ -1,0 +1,505 @@
+/* vmm.c: the protection domain's core: x86 guest layout, ELF loading, start-up stack, run loop. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm/vmm.h"
+#include "vmm/vmm_elf.h"
+#include "vmm/vmm_syscall.h"
+
+extern const struct vmm_backend_ops vmm_kvm_pvm_ops;
+extern const struct vmm_backend_ops vmm_kvm_std_ops;
+
+/* Registration table, in detection order: the first whose probe says yes. */
+static const struct vmm_backend_ops *const backends[] = {
+	&vmm_kvm_pvm_ops,
+	&vmm_kvm_std_ops,
+};
+
+volatile uint8_t *volatile vmm__kick;
+static struct vmm *volatile running;
+
+const struct vmm_backend_ops *vmm_backend_pick(const char *name)
+{
+	size_t n = sizeof(backends) / sizeof(backends[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		if (name && strcmp(name, backends[i]->name) == 0)
+			return backends[i];
+		if (!name && backends[i]->probe())
+			return backends[i];
+	}
+	return NULL;
+}
+
+void vmm_config_default(struct vmm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_size = 64ULL << 20;
+	cfg->timeout = 10.0;
+	cfg->max_output = 64ULL << 20;
+	cfg->in_fd = 0;
+	cfg->out_fd = 1;
+	cfg->err_fd = 2;
+	cfg->trace_fd = 2;
+}
+
+/* --- the monitor's 2 MiB: page tables, descriptors, stub -------------- */
+
+#define PTE_P	0x1ULL
+#define PTE_RW	0x2ULL
+#define PTE_US	0x4ULL
+#define PTE_A	0x20ULL
+#define PTE_D	0x40ULL
+#define PTE_PS	0x80ULL
+#define PTE_DIR (PTE_P | PTE_RW | PTE_US)
+
+/* Leaf flags of the 4 KiB page at ga; 0 = not mapped. */
+static uint64_t page_flags(const struct vmm_mem *m, uint64_t ga)
+{
+	if (ga >= VMM_GA_SYS_END)
+		return ga == m->guard ? 0
+				      : PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
+	if (ga == VMM_GA_GDT || ga == VMM_GA_IDT || ga == VMM_GA_STUB)
+		return PTE_P | PTE_US | PTE_A;
+	if (ga == VMM_GA_EXC_STACK - VMM_PAGE_SIZE || ga == VMM_GA_SHARED)
+		return PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
+	if (ga >= VMM_GA_IOBUF && ga < VMM_GA_IOBUF + VMM_IOBUF_SIZE)
+		return PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
+	return 0;
+}
+
+static uint64_t *sys_u64(struct vmm *vm, uint64_t ga, uint64_t len)
+{
+	return vmm_mem_sys(&vm->mem, ga, len);
+}
+
+/* Identity map, built once: 2 MiB pages, 4 KiB tables where it matters. */
+static int build_page_tables(struct vmm *vm)
+{
+	struct vmm_mem *m = &vm->mem;
+	uint64_t *pml4 = sys_u64(vm, VMM_GA_PML4, VMM_PAGE_SIZE);
+	uint64_t *pdpt = sys_u64(vm, VMM_GA_PDPT, VMM_PAGE_SIZE);
+	unsigned pt_used = 0;
+
+	pml4[0] = VMM_GA_PDPT | PTE_DIR;
+	for (unsigned i = 0; i < VMM_PD_PAGES; i++)
+		pdpt[i] = (VMM_GA_PD + i * VMM_PAGE_SIZE) | PTE_DIR;
+	for (uint64_t blk = 0; blk < m->size; blk += VMM_LARGE_PAGE) {
+		uint64_t *pd = sys_u64(vm, VMM_GA_PD, VMM_PD_PAGES * 4096);
+		uint64_t f0 = page_flags(m, blk), *pt;
+		uint64_t pt_ga;
+		int uniform = 1;
+
+		for (uint64_t ga = blk; ga < blk + VMM_LARGE_PAGE; ga += 4096)
+			if (page_flags(m, ga) != f0) {
+				uniform = 0;
+				break;
+			}
+		if (uniform) {
+			pd[blk / VMM_LARGE_PAGE] = f0 ? blk | f0 | PTE_PS : 0;
+			continue;
+		}
+		if (pt_used == VMM_PT_PAGES)
+			return -ENOSPC;
+		pt_ga = VMM_GA_PT + pt_used++ * VMM_PAGE_SIZE;
+		pt = sys_u64(vm, pt_ga, VMM_PAGE_SIZE);
+		for (unsigned i = 0; i < 512; i++) {
+			uint64_t ga = blk + i * VMM_PAGE_SIZE, f;
+
+			f = page_flags(m, ga);
+			pt[i] = f ? ga | f : 0;
+		}
+		pd[blk / VMM_LARGE_PAGE] = pt_ga | PTE_DIR;
+	}
+	return 0;
+}
+
+static void build_descriptors(struct vmm *vm)
+{
+	uint64_t *gdt = sys_u64(vm, VMM_GA_GDT, 10 * 8);
+	uint8_t *tss = vmm_mem_sys(&vm->mem, VMM_GA_TSS, 104 + 33);
+	uint8_t *idt = vmm_mem_sys(&vm->mem, VMM_GA_IDT, 32 * 16);
+	uint8_t *code = vmm_mem_sys(&vm->mem, VMM_GA_STUB, VMM_PAGE_SIZE);
+	uint64_t tss_base = VMM_GA_TSS, tss_limit = 104 + 32;
+	uint64_t rsp0 = VMM_GA_EXC_STACK;
+
+	/* Accessed bits preset: the tables are read-only to the guest. */
+	gdt[2] = 0x00af9b000000ffffULL; /* 0x10 kernel code, 64-bit */
+	gdt[3] = 0x00cf93000000ffffULL; /* 0x18 kernel data */
+	gdt[4] = 0x00cffb000000ffffULL; /* 0x20 user code, 32-bit (unused) */
+	gdt[5] = 0x00cff3000000ffffULL; /* 0x28 user data */
+	gdt[6] = 0x00affb000000ffffULL; /* 0x30 user code, 64-bit */
+	gdt[8] = (tss_limit & 0xffff) | ((tss_base & 0xffffff) << 16) |
+		 (0x8bULL << 40) | (((tss_limit >> 16) & 0xf) << 48) |
+		 (((tss_base >> 24) & 0xff) << 56);
+	gdt[9] = tss_base >> 32;
+
+	memcpy(tss + 4, &rsp0, 8);
+	tss[102] = 104; /* I/O bitmap right after the TSS proper */
+	tss[103] = 0;
+	memset(tss + 104, 0xff, 33);
+	if (vm->ops->user_port)
+		tss[104 + VMM_PORT_SYSCALL / 8] &=
+			(uint8_t) ~(1u << (VMM_PORT_SYSCALL % 8));
+
+	memcpy(code, vm->ops->stub, vm->ops->stub_len);
+	for (unsigned v = 0; v < 32; v++) {
+		uint64_t h = VMM_GA_EXC + 8 * v;
+		uint8_t *e = idt + 16 * v;
+		uint8_t *hc = code + (h - VMM_GA_STUB);
+
+		hc[0] = 0xe6; /* out %al, $(VMM_PORT_EXC + v) */
+		hc[1] = (uint8_t)(VMM_PORT_EXC + v);
+		hc[2] = 0xeb; /* jmp . */
+		hc[3] = 0xfe;
+		e[0] = (uint8_t)h;
+		e[1] = (uint8_t)(h >> 8);
+		e[2] = VMM_SEL_KCODE;
+		e[3] = 0;
+		e[4] = 0;    /* IST */
+		e[5] = 0x8e; /* present, DPL 0, 64-bit interrupt gate */
+		e[6] = (uint8_t)(h >> 16);
+		e[7] = (uint8_t)(h >> 24);
+		e[8] = (uint8_t)(h >> 32);
+		e[9] = (uint8_t)(h >> 40);
+		e[10] = (uint8_t)(h >> 48);
+		e[11] = (uint8_t)(h >> 56);
+	}
+}
+
+int vmm_create(struct vmm **out, const struct vmm_config *cfg)
+{
+	struct vmm *vm = calloc(1, sizeof(*vm));
+	uint64_t stack;
+	int r;
+
+	*out = vm;
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = *cfg;
+	vm->ops = vmm_backend_pick(cfg->backend);
+	if (!vm->ops) {
+		snprintf(vm->err, sizeof(vm->err), "unknown backend '%s'",
+			 cfg->backend ? cfg->backend : "(none)");
+		return -EINVAL;
+	}
+	stack = cfg->mem_size / 8;
+	if (stack > (8ULL << 20))
+		stack = 8ULL << 20;
+	r = vmm_mem_init(&vm->mem, cfg->mem_size, stack);
+	if (r) {
+		snprintf(vm->err, sizeof(vm->err),
+			 r == -EINVAL ? "bad guest memory size"
+				      : "cannot reserve guest memory");
+		return r;
+	}
+	r = build_page_tables(vm);
+	if (r) {
+		snprintf(vm->err, sizeof(vm->err), "page tables do not fit");
+		return r;
+	}
+	build_descriptors(vm);
+	return vm->ops->create(vm);
+}
+
+void vmm_destroy(struct vmm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->b)
+		vm->ops->destroy(vm);
+	vmm_mem_fini(&vm->mem);
+	free(vm);
+}
+
+/* --- loading --------------------------------------------------------- */
+
+/* Pushes len bytes below *sp; 0 if they do not fit above the limit. */
+static uint64_t push(struct vmm *vm, uint64_t *sp, uint64_t lim,
+		     const void *src, size_t len)
+{
+	uint8_t *p;
+
+	if (*sp - lim < len)
+		return 0;
+	*sp -= len;
+	p = vmm_mem_ptr(&vm->mem, vmm_gaddr(*sp), len, VMM_MEM_WRITE);
+	memcpy(p, src, len);
+	return *sp;
+}
+
+int vmm_load(struct vmm *vm, const uint8_t *buf, size_t len, int argc,
+	     char *const *argv, int envc, char *const *envp)
+{
+	struct vmm_mem *m = &vm->mem;
+	struct vmm_elf elf;
+	const char *why = NULL;
+	uint64_t bias, sp, lim, phdr, execfn, plat, rnd, nwords, *vec;
+	uint64_t *argp = NULL, *envptr;
+	uint8_t random[16];
+	int r, i, k;
+
+	r = vmm_elf_parse(buf, len, &elf, &why);
+	if (!r)
+		r = vmm_elf_place(&elf, VMM_GA_SYS_END, m->guard, &bias, &why);
+	if (r) {
+		snprintf(vm->err, sizeof(vm->err), "%s", why);
+		return r;
+	}
+	for (unsigned s = 0; s < elf.nseg; s++) {
+		const struct vmm_elf_seg *g = &elf.seg[s];
+		uint8_t *p = vmm_mem_ptr(m, vmm_gaddr(g->vaddr + bias),
+					 g->memsz, VMM_MEM_WRITE);
+
+		memcpy(p, buf + g->offset, g->filesz);
+		memset(p + g->filesz, 0, g->memsz - g->filesz);
+	}
+	vmm_mem_set_image(m, elf.lo + bias, elf.hi + bias);
+	vm->entry = elf.entry + bias;
+
+	/* The Linux start-up stack: strings at the top, vectors below. */
+	argp = calloc((size_t)argc + (size_t)envc + 1, sizeof(*argp));
+	if (!argp)
+		return -ENOMEM;
+	envptr = argp + argc;
+	sp = m->size - 8;
+	lim = m->size - (m->size - m->stack_lo) / 4; /* like ARG_MAX */
+	if (!push(vm, &sp, lim, argv[0], strlen(argv[0]) + 1))
+		goto too_big;
+	execfn = sp;
+	for (i = envc - 1; i >= 0; i--)
+		if (!(envptr[i] =
+			      push(vm, &sp, lim, envp[i], strlen(envp[i]) + 1)))
+			goto too_big;
+	for (i = argc - 1; i >= 0; i--)
+		if (!(argp[i] =
+			      push(vm, &sp, lim, argv[i], strlen(argv[i]) + 1)))
+			goto too_big;
+	if (!(plat = push(vm, &sp, lim, "x86_64", 7)))
+		goto too_big;
+	if (getrandom(random, sizeof(random), 0) != sizeof(random)) {
+		free(argp);
+		return -EIO;
+	}
+	sp &= ~15ULL;
+	if (!(rnd = push(vm, &sp, lim, random, sizeof(random))))
+		goto too_big;
+	phdr = elf.phdr_va ? elf.phdr_va + bias : 0;
+	if (!phdr) {
+		size_t n = (size_t)elf.phnum * 56;
+
+		sp &= ~15ULL;
+		if (!(phdr = push(vm, &sp, lim, buf + elf.phoff, n)))
+			goto too_big;
+	}
+
+	{
+		const uint64_t aux[][2] = {
+			{3, phdr},		   /* AT_PHDR */
+			{4, 56},		   /* AT_PHENT */
+			{5, elf.phnum},		   /* AT_PHNUM */
+			{6, VMM_PAGE_SIZE},	   /* AT_PAGESZ */
+			{7, 0},			   /* AT_BASE */
+			{8, 0},			   /* AT_FLAGS */
+			{9, vm->entry},		   /* AT_ENTRY */
+			{11, VMM_GUEST_UID},	   /* AT_UID */
+			{12, VMM_GUEST_UID},	   /* AT_EUID */
+			{13, VMM_GUEST_UID},	   /* AT_GID */
+			{14, VMM_GUEST_UID},	   /* AT_EGID */
+			{15, plat},		   /* AT_PLATFORM */
+			{16, getauxval(AT_HWCAP)}, /* AT_HWCAP */
+			{17, 100},		   /* AT_CLKTCK */
+			{23, 0},		   /* AT_SECURE */
+			{25, rnd},		   /* AT_RANDOM */
+			{26, 0},		   /* AT_HWCAP2 */
+			{31, execfn},		   /* AT_EXECFN */
+			{0, 0},			   /* AT_NULL */
+		};
+		size_t naux = sizeof(aux) / sizeof(aux[0]);
+
+		nwords = 1 + (uint64_t)argc + 1 + (uint64_t)envc + 1 + 2 * naux;
+		sp = (sp - nwords * 8) & ~15ULL;
+		if (sp < lim)
+			goto too_big;
+		vec = vmm_mem_ptr(m, vmm_gaddr(sp), nwords * 8, VMM_MEM_WRITE);
+		k = 0;
+		vec[k++] = (uint64_t)argc;
+		for (i = 0; i < argc; i++)
+			vec[k++] = argp[i];
+		vec[k++] = 0;
+		for (i = 0; i < envc; i++)
+			vec[k++] = envptr[i];
+		vec[k++] = 0;
+		memcpy(&vec[k], aux, sizeof(aux));
+	}
+	free(argp);
+	vm->sp = sp;
+	return vm->ops->start(vm, vm->entry, sp);
+
+too_big:
+	free(argp);
+	snprintf(vm->err, sizeof(vm->err), "argument list too long");
+	return -E2BIG;
+}
+
+/* --- running --------------------------------------------------------- */
+
+static void on_timer(int sig)
+{
+	struct vmm *vm = running;
+
+	(void)sig;
+	if (vm)
+		vm->timed_out = 1;
+	if (vmm__kick)
+		*vmm__kick = 1;
+}
+
+static const struct {
+	const char *name;
+	int status;
+} vectors[32] = {
+	[0] = {"divide error", 128 + SIGFPE},
+	[1] = {"debug exception", 128 + SIGTRAP},
+	[3] = {"breakpoint", 128 + SIGTRAP},
+	[4] = {"overflow", 128 + SIGSEGV},
+	[5] = {"bound range exceeded", 128 + SIGSEGV},
+	[6] = {"invalid opcode", 128 + SIGILL},
+	[7] = {"device not available", 128 + SIGSEGV},
+	[8] = {"double fault", 128 + SIGSEGV},
+	[10] = {"invalid TSS", 128 + SIGSEGV},
+	[11] = {"segment not present", 128 + SIGSEGV},
+	[12] = {"stack-segment fault", 128 + SIGSEGV},
+	[13] = {"general protection fault", 128 + SIGSEGV},
+	[14] = {"page fault", 128 + SIGSEGV},
+	[16] = {"x87 floating-point exception", 128 + SIGFPE},
+	[17] = {"alignment check", 128 + SIGBUS},
+	[18] = {"machine check", 128 + SIGBUS},
+	[19] = {"SIMD floating-point exception", 128 + SIGFPE},
+};
+
+static void fault_result(const struct vmm_exit *ex, struct vmm_result *res)
+{
+	int v = ex->vector;
+
+	memset(res, 0, sizeof(*res));
+	res->reason = VMM_FAULT;
+	res->vector = v;
+	res->error = ex->error;
+	res->rip = ex->rip;
+	res->addr = ex->cr2;
+	if (v >= 0 && v < 32 && vectors[v].name) {
+		res->status = vectors[v].status;
+		if (v == 14)
+			snprintf(res->msg, sizeof(res->msg),
+				 "page fault at %#" PRIx64 " (rip %#" PRIx64
+				 ")",
+				 ex->cr2, ex->rip);
+		else
+			snprintf(res->msg, sizeof(res->msg),
+				 "%s (rip %#" PRIx64 ")", vectors[v].name,
+				 ex->rip);
+	} else {
+		res->status = 128 + SIGSEGV;
+		snprintf(res->msg, sizeof(res->msg),
+			 "CPU exception %d (rip %#" PRIx64 ")", v, ex->rip);
+	}
+}
+
+static int arm_timer(struct vmm *vm, timer_t *t)
+{
+	struct sigaction sa;
+	struct sigevent sev;
+	struct itimerspec its;
+	double s = vm->cfg.timeout;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_timer; /* no SA_RESTART: blocking calls see EINTR */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL))
+		return -errno;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGALRM;
+	sev._sigev_un._tid = gettid();
+	if (timer_create(CLOCK_MONOTONIC, &sev, t))
+		return -errno;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)s;
+	its.it_value.tv_nsec = (long)((s - (double)(time_t)s) * 1e9);
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;
+	/* Repeats, in case the first signal fell just before KVM_RUN. */
+	its.it_interval.tv_nsec = 10 * 1000 * 1000;
+	if (timer_settime(*t, 0, &its, NULL)) {
+		int e = -errno;
+
+		timer_delete(*t);
+		return e;
+	}
+	return 0;
+}
+
+int vmm_run(struct vmm *vm, struct vmm_result *res)
+{
+	struct vmm_exit ex;
+	timer_t timer;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(&ex, 0, sizeof(ex));
+	vm->timed_out = 0;
+	running = vm;
+	r = arm_timer(vm, &timer);
+	if (r) {
+		running = NULL;
+		res->reason = VMM_HOST;
+		res->status = VMM_STATUS_SETUP;
+		snprintf(res->msg, sizeof(res->msg), "cannot arm the timer: %s",
+			 strerror(-r));
+		return r;
+	}
+	for (;;) {
+		r = vm->ops->run(vm, &ex);
+		if (r < 0 && ex.kind != VMM_X_HOST) {
+			ex.kind = VMM_X_HOST;
+			snprintf(ex.what, sizeof(ex.what), "KVM_RUN: %s",
+				 strerror(-r));
+		}
+		if (ex.kind == VMM_X_SYSCALL) {
+			if (vmm_syscall(vm, &ex, res))
+				break;
+			continue;
+		}
+		if (ex.kind == VMM_X_EXCEPTION) {
+			fault_result(&ex, res);
+		} else if (ex.kind == VMM_X_TIMEOUT) {
+			res->reason = VMM_TIMEOUT;
+			res->status = VMM_STATUS_TIMEOUT;
+		} else if (ex.kind == VMM_X_ABI) {
+			res->reason = VMM_ABI;
+			res->status = VMM_STATUS_ABI;
+			res->rip = ex.rip;
+			snprintf(res->msg, sizeof(res->msg), "%s", ex.what);
+		} else {
+			res->reason = VMM_HOST;
+			res->status = VMM_STATUS_SETUP;
+			snprintf(res->msg, sizeof(res->msg), "%s", ex.what);
+		}
+		break;
+	}
+	timer_delete(timer);
+	running = NULL;
+	if (res->reason == VMM_TIMEOUT)
+		snprintf(res->msg, sizeof(res->msg),
+			 "function timed out after %.1f s", vm->cfg.timeout);
+	return res->reason == VMM_HOST ? -EIO : 0;
+}

@@ -1,0 +1,80 @@
+/* vmm_mem.h: guest memory, its one bounds-checked accessor, and brk/mmap bookkeeping. */
+#ifndef SUKIMA_VMM_MEM_H
+#define SUKIMA_VMM_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/vmm_abi.h"
+
+/*
+ * Guest memory is one host mapping of `size` bytes at guest physical 0,
+ * identity-mapped once at start-up.  Memory management calls never touch
+ * the page tables (the PVM shadow MMU would not see it): they only move the
+ * bookkeeping below, inside the already-mapped range.
+ *
+ *  0 .. VMM_GA_SYS_END        monitor (page tables, GDT/IDT/TSS, stub, I/O)
+ *  image_lo .. image_hi       the ELF image
+ *  brk_start .. brk_cur       the heap, growing up
+ *  ... free ...               anonymous mmaps, allocated top-down
+ *  guard                      one unmapped page
+ *  stack_lo .. size           the stack
+ */
+struct vmm_mem {
+	uint8_t *host; /* host view of guest [0, size) */
+	uint64_t size;
+	int memfd; /* backing file (warm path), or -1 */
+	uint64_t image_lo, image_hi;
+	uint64_t brk_start, brk_cur, brk_hwm; /* hwm: highest brk ever */
+	uint64_t guard; /* the stack guard page (not mapped) */
+	uint64_t stack_lo;
+	uint64_t npages;
+	uint8_t *used;	/* bitmap: page belongs to an mmap */
+	uint8_t *dirty; /* bitmap: page was handed out before (zero on reuse) */
+};
+
+enum { VMM_MEM_READ = 1, VMM_MEM_WRITE = 2 };
+
+/*
+ * vmm_mem_init(m, size, stack_size): reserves guest memory (anonymous,
+ * zero, MAP_NORESERVE) and the bookkeeping.  size must be a multiple of
+ * 2 MiB in [8 MiB, VMM_MEM_MAX].  Returns 0 or -errno.
+ */
+int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size);
+void vmm_mem_fini(struct vmm_mem *m);
+
+/*
+ * vmm_mem_set_image(m, lo, hi): records the ELF image [lo, hi) and puts the
+ * program break right after it.  Call once, after loading.
+ */
+void vmm_mem_set_image(struct vmm_mem *m, uint64_t lo, uint64_t hi);
+
+/*
+ * vmm_mem_ptr(m, ga, len, access): THE accessor for guest pointers.  Returns
+ * the host address of guest [ga, ga+len) if the whole range lies in memory
+ * the function may touch with that access (not the monitor's area, not the
+ * guard page), else NULL.  len 0 gives a non-NULL pointer without checks
+ * beyond overflow.
+ */
+void *vmm_mem_ptr(const struct vmm_mem *m, vmm_gaddr_t ga, uint64_t len,
+		  int access);
+
+/*
+ * vmm_mem_sys(m, ga, len): the monitor's own view of its area (page tables,
+ * descriptors, stub, exception stack, I/O buffers); NULL if out of range.
+ */
+void *vmm_mem_sys(const struct vmm_mem *m, uint64_t ga, uint64_t len);
+
+/* Linux semantics, guest-visible results (address or -errno). */
+uint64_t vmm_mem_brk(struct vmm_mem *m, uint64_t want);
+int64_t vmm_mem_mmap(struct vmm_mem *m, uint64_t addr, uint64_t len, int prot,
+		     int flags, int fd, uint64_t off);
+int64_t vmm_mem_munmap(struct vmm_mem *m, uint64_t addr, uint64_t len);
+int64_t vmm_mem_mprotect(struct vmm_mem *m, uint64_t addr, uint64_t len,
+			 int prot);
+int64_t vmm_mem_mremap(struct vmm_mem *m, uint64_t old, uint64_t old_len,
+		       uint64_t new_len, int flags, uint64_t new_addr);
+int64_t vmm_mem_madvise(struct vmm_mem *m, uint64_t addr, uint64_t len,
+			int advice);
+
+#endif
