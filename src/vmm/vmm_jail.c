@@ -1,6 +1,7 @@
 /* vmm_jail.c: the monitor's jail (idle priority, namespaces, empty root, rlimits, seccomp). */
 #include "vmm/vmm_jail.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -499,6 +500,60 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+int vmm_jail_find_kvm_fds(int *fds, size_t max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	size_t n = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) && n < max) {
+		char target[64];
+		ssize_t len;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		len = readlinkat(dirfd(d), e->d_name, target,
+				 sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (strncmp(target, "anon_inode:kvm-vm", 17) == 0 ||
+		    strncmp(target, "anon_inode:kvm-vcpu", 19) == 0)
+			fds[n++] = atoi(e->d_name);
+	}
+	closedir(d);
+	return (int)n;
+}
+
+int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
+		     const int *out_fds, size_t n_out_fds)
+{
+	struct vmm_jail_cfg cfg = {
+		.prio = prio,
+		.in_fds = &in_fd,
+		.n_in_fds = 1,
+		.out_fds = out_fds,
+		.n_out_fds = n_out_fds,
+		.as_headroom = 256ull << 20,
+	};
+	int kvm[16], n;
+
+	if (!jail) {
+		jail_applied = 0;
+		if (prio == VMM_JAIL_PRIO_IDLE && jail_prio())
+			jail_applied = VMM_JAIL_DID_PRIO;
+		return 0;
+	}
+	n = vmm_jail_find_kvm_fds(kvm, sizeof(kvm) / sizeof(kvm[0]));
+	if (n < 0)
+		return n;
+	cfg.kvm_fds = kvm;
+	cfg.n_kvm_fds = (size_t)n;
+	return vmm_jail_enter(&cfg);
+}
+
 #ifdef VMM_JAIL_TEST_HOOK
 /*
  * Test builds only (build/test-jail/sukima-vmm, tests/vmm/test_jail.py):
@@ -518,7 +573,7 @@ static void jail_test_say(const char *what, int refused, int err)
 	_exit(refused ? 3 : 99);
 }
 
-static void jail_test_hook(void)
+static void jail_test_hook(const struct vmm_jail_cfg *cfg)
 {
 	const char *what = getenv("SUKIMA_JAIL_TEST");
 
@@ -562,9 +617,9 @@ static void jail_test_hook(void)
 		jail_test_say(what, p == MAP_FAILED,
 			      p == MAP_FAILED ? errno : 0);
 	} else if (strcmp(what, "kvm-create-vcpu") == 0) {
-		/* A KVM request outside the run path, on a VM descriptor. */
-		const char *fd = getenv("SUKIMA_JAIL_TEST_FD");
-		int rc = ioctl(atoi(fd ? fd : "-1"), KVM_CREATE_VCPU, 7);
+		/* A KVM request outside the run path, on our own VM. */
+		int rc = ioctl(cfg->n_kvm_fds ? cfg->kvm_fds[0] : -1,
+			       KVM_CREATE_VCPU, 7);
 
 		jail_test_say(what, rc < 0, rc < 0 ? errno : 0);
 	}
@@ -612,7 +667,7 @@ int vmm_jail_enter(const struct vmm_jail_cfg *cfg)
 		jail_applied = did;
 #ifdef VMM_JAIL_TEST_HOOK
 	}
-	jail_test_hook();
+	jail_test_hook(cfg);
 #endif
 	return 0;
 }

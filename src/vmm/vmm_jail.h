@@ -67,6 +67,23 @@ struct vmm_jail_cfg {
  */
 int vmm_jail_enter(const struct vmm_jail_cfg *cfg);
 
+/*
+ * Find the process's KVM VM and vCPU descriptors by their anon-inode names
+ * (/proc/self/fd), so the caller needs no backend internals.  Fills up to
+ * (max) into (fds); returns how many, or -errno.  Before the jail only.
+ */
+int vmm_jail_find_kvm_fds(int *fds, size_t max);
+
+/*
+ * The monitor's one call (main.c): when (jail) is 0 only the priority is
+ * applied (--no-jail); otherwise vmm_jail_enter() with the KVM descriptors
+ * found by vmm_jail_find_kvm_fds(), (in_fd) readable, (out_fds) writable
+ * (negative entries ignored), RLIMIT_AS at what is mapped + 256 MiB.
+ * Same preconditions and returns as vmm_jail_enter().
+ */
+int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
+		     const int *out_fds, size_t n_out_fds);
+
 /* VMM_JAIL_DID_* bits of the steps the last vmm_jail_enter() applied. */
 unsigned vmm_jail_applied(void);
 

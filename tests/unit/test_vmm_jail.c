@@ -310,10 +310,34 @@ static void test_jailed_child_unprivileged(void **state)
 	check_waiting_child(1);
 }
 
+static void test_find_kvm_fds(void **state)
+{
+	int sys, vm, vcpu, fds[8], n;
+
+	sys = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (sys < 0)
+		skip();
+	vm = ioctl(sys, KVM_CREATE_VM, 0);
+	assert_true(vm >= 0);
+	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	assert_true(vcpu >= 0);
+	n = vmm_jail_find_kvm_fds(fds, 8);
+	/* The VM and the vCPU, never /dev/kvm itself. */
+	assert_int_equal(n, 2);
+	qsort(fds, 2, sizeof(fds[0]), cmp_int);
+	assert_int_equal(fds[0], vm < vcpu ? vm : vcpu);
+	assert_int_equal(fds[1], vm < vcpu ? vcpu : vm);
+	assert_int_equal(vmm_jail_find_kvm_fds(fds, 1), 1);
+	close(vcpu);
+	close(vm);
+	close(sys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_find_kvm_fds),
 		cmocka_unit_test(test_forbidden_acts_are_killed),
 		cmocka_unit_test(test_allowed_work_goes_on),
 		cmocka_unit_test(test_threads_need_the_flag),
