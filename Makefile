@@ -53,7 +53,8 @@ COMMON_OBJS := \
 
 # --- the sukima binary ----------------------------------------------------
 CLI_OBJS := \
-	$(O)/cli/main.o
+	$(O)/cli/main.o \
+	$(O)/cli/cmd_run.o
 
 GATEWAY_OBJS := \
 	$(O)/gateway/gw_parse.o \

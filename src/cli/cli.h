@@ -16,4 +16,7 @@ struct cli_cmd {
 /* The gateway (src/gateway/gw_main.c) and its HTTP client commands. */
 int cmd_gateway(int argc, char **argv);
 
+/* `sukima run`: execs the monitor (src/cli/cmd_run.c). */
+int cmd_run(int argc, char **argv);
+
 #endif

@@ -6,6 +6,7 @@
 
 /* One row per subcommand; the prototypes live in cli.h. */
 static const struct cli_cmd commands[] = {
+	{"run", cmd_run, "run a function in a protection domain on this host"},
 	{"gateway", cmd_gateway, "run the HTTP gateway (--nats URL --listen ADDR:PORT)"},
 	{NULL, NULL, NULL},
 };
