@@ -54,7 +54,11 @@ COMMON_OBJS := \
 # --- the sukima binary ----------------------------------------------------
 CLI_OBJS := \
 	$(O)/cli/main.o \
-	$(O)/cli/cmd_run.o
+	$(O)/cli/cmd_run.o \
+	$(O)/cli/cli_http.o \
+	$(O)/cli/cmd_deploy.o \
+	$(O)/cli/cmd_invoke.o \
+	$(O)/cli/cmd_ls.o
 
 GATEWAY_OBJS := \
 	$(O)/gateway/gw_parse.o \

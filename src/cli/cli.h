@@ -15,6 +15,15 @@ struct cli_cmd {
 
 /* The gateway (src/gateway/gw_main.c) and its HTTP client commands. */
 int cmd_gateway(int argc, char **argv);
+int cmd_deploy(int argc, char **argv);
+int cmd_invoke(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_describe(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_nodes(int argc, char **argv);
+/* "500ms", "10s", "2m", "10" (seconds) -> milliseconds.  0 or -EINVAL. */
+int cli_parse_duration_ms(const char *s, long long *ms);
 
 /* `sukima run`: execs the monitor (src/cli/cmd_run.c). */
 int cmd_run(int argc, char **argv);

@@ -8,6 +8,13 @@
 static const struct cli_cmd commands[] = {
 	{"run", cmd_run, "run a function in a protection domain on this host"},
 	{"gateway", cmd_gateway, "run the HTTP gateway (--nats URL --listen ADDR:PORT)"},
+	{"deploy", cmd_deploy, "deploy a function: NAME ELF [--mem] [--timeout] [--env K=V] [--arg A]"},
+	{"invoke", cmd_invoke, "invoke a function: NAME [--async] [-H K:V] (stdin -> request)"},
+	{"ls", cmd_ls, "list deployed functions"},
+	{"describe", cmd_describe, "show one function: NAME"},
+	{"rm", cmd_rm, "remove a function: NAME"},
+	{"status", cmd_status, "show an invocation: ID [--output]"},
+	{"nodes", cmd_nodes, "list worker nodes"},
 	{NULL, NULL, NULL},
 };
 
