@@ -73,7 +73,7 @@ int cmd_deploy(int argc, char **argv)
 	const char *gw;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		uint64_t v;
 		long long ms;
 		char *eq;

@@ -46,7 +46,7 @@ int cmd_invoke(int argc, char **argv)
 	const char *gw, *name;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hH:X:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hH:X:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'A':
 			async = 1;

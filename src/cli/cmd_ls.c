@@ -30,7 +30,7 @@ static int parse_common(const char *cmd, const char *args, int nargs, int argc,
 
 	memset(o, 0, sizeof(*o));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'g':
 			gwopt = optarg;
