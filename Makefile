@@ -76,6 +76,7 @@ SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread
 # --- unit tests (cmocka), one binary per tests/unit/test_<module>.c -------
 UNIT_TESTS :=
 UNIT_TESTS += test_vmm_jail
+UNIT_TESTS += test_gw_parse
 
 # --- guest programs used by tests: each built three ways -----------------
 # tests/guests/NAME.c -> $(O)/guests/NAME.musl   (musl-gcc -static)

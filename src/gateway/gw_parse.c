@@ -226,46 +226,6 @@ int gw_elf_check(const void *buf, size_t len, const char **why)
 	return 0;
 }
 
-int gw_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t mul = 1;
-
-	if (!s || !isdigit((unsigned char)s[0]))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	if (*end) {
-		switch (tolower((unsigned char)*end)) {
-		case 'k':
-			mul = 1ull << 10;
-			break;
-		case 'm':
-			mul = 1ull << 20;
-			break;
-		case 'g':
-			mul = 1ull << 30;
-			break;
-		default:
-			return -EINVAL;
-		}
-		end++;
-		if (*end == 'i' || *end == 'I')
-			end++;
-		if (*end == 'b' || *end == 'B')
-			end++;
-		if (*end)
-			return -EINVAL;
-	}
-	if (v > UINT64_MAX / mul)
-		return -EINVAL;
-	*out = v * mul;
-	return 0;
-}
-
 int gw_digest_valid(const char *s)
 {
 	size_t i;

@@ -94,9 +94,6 @@ int gw_header_env_name(const char *header, char *out, size_t outlen);
  */
 int gw_elf_check(const void *buf, size_t len, const char **why);
 
-/* "8M", "8MiB", "512k", "1048576" -> bytes.  Returns 0 or -EINVAL. */
-int gw_parse_size(const char *s, uint64_t *out);
-
 /* Lowercase hex SHA-256 (64 chars)? */
 int gw_digest_valid(const char *s);
 
