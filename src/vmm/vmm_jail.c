@@ -38,51 +38,49 @@
 static unsigned jail_applied;
 
 /*
- * The KVM requests the run path issues after the jail, on the VM and vCPU
- * descriptors only (found with strace -f on the run loop; docs/security.md).
+ * The KVM requests the run path issues after the jail, on vCPU descriptors
+ * only (strace -f of every case in tests/vmm/cases.txt; docs/security.md):
+ * KVM_RUN, the segment registers for a fault's CR2, the FS base MSR for
+ * arch_prctl.  Registers travel through kvm_run's sync area, not ioctls.
  * Creating VMs, vCPUs or memory slots, and every /dev/kvm system request,
  * happen before the jail and are refused after it.
  */
 static const unsigned long jail_kvm_reqs[] = {
-	KVM_RUN,       KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS,
-	KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS, KVM_GET_FPU,
-	KVM_SET_FPU,   KVM_GET_XCRS, KVM_SET_XCRS,
+	KVM_RUN,
+	KVM_GET_SREGS,
+	KVM_SET_MSRS,
 };
 
-/* madvise() advice glibc's allocator and the monitor use; never HWPOISON. */
+/* madvise(): what guest-memory reset and glibc's free() use; never
+ * HWPOISON, SOFT_OFFLINE or the like, which a root monitor could use
+ * against host pages. */
 static const int jail_madvise_ok[] = {
-	MADV_NORMAL,   MADV_DONTNEED,	MADV_FREE,     MADV_WILLNEED,
-	MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP,
+	MADV_DONTNEED,
+#ifdef VMM_JAIL_ASAN
+	MADV_NOHUGEPAGE, MADV_HUGEPAGE, MADV_DONTDUMP, MADV_FREE,
+#endif
 };
 
-/* Memory, time, signals, randomness and exit: no host object is named. */
+/*
+ * Memory (libc's allocator may need any of these, depending on sizes),
+ * the deadline timer and its signal, the emulated clocks, sleeps and
+ * randomness, descriptor teardown, exit.  None of them names a host
+ * object.
+ */
 static const int jail_plain_syscalls[] = {
-	SCMP_SYS(brk),
-	SCMP_SYS(munmap),
-	SCMP_SYS(mremap),
-	SCMP_SYS(close),
-	SCMP_SYS(rt_sigaction),
-	SCMP_SYS(rt_sigprocmask),
-	SCMP_SYS(rt_sigreturn),
-	SCMP_SYS(timer_create),
-	SCMP_SYS(timer_settime),
-	SCMP_SYS(timer_gettime),
-	SCMP_SYS(timer_delete),
-	SCMP_SYS(clock_gettime),
-	SCMP_SYS(clock_nanosleep),
-	SCMP_SYS(nanosleep),
-	SCMP_SYS(getrandom),
-	SCMP_SYS(futex),
-	SCMP_SYS(exit),
-	SCMP_SYS(exit_group),
+	SCMP_SYS(brk),		 SCMP_SYS(munmap),
+	SCMP_SYS(mremap),	 SCMP_SYS(close),
+	SCMP_SYS(rt_sigaction),	 SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(timer_create),	 SCMP_SYS(timer_settime),
+	SCMP_SYS(timer_delete),	 SCMP_SYS(gettid),
+	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(getrandom),	 SCMP_SYS(exit_group),
 };
 
-/* Thread creation and what a new thread does before its start routine. */
+/* Thread creation and what threads do to start, wait and end. */
 static const int jail_thread_syscalls[] = {
-	SCMP_SYS(set_robust_list),
-	SCMP_SYS(rseq),
-	SCMP_SYS(gettid),
-	SCMP_SYS(sched_yield),
+	SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(futex),	   SCMP_SYS(exit), SCMP_SYS(sched_yield),
 };
 
 #ifdef VMM_JAIL_ASAN
@@ -95,7 +93,6 @@ static const int jail_thread_syscalls[] = {
  */
 static const int jail_asan_allow[] = {
 	SCMP_SYS(sigaltstack),
-	SCMP_SYS(gettid),
 	SCMP_SYS(getpid),
 	SCMP_SYS(sched_yield),
 	SCMP_SYS(sched_getaffinity),
@@ -397,13 +394,11 @@ static int jail_filter_rules(scmp_filter_ctx ctx,
 				return rc;
 		}
 	}
-	if ((rc = allow_on_fds(ctx, SCMP_SYS(read), cfg->in_fds,
-			       cfg->n_in_fds)) ||
-	    (rc = allow_on_fds(ctx, SCMP_SYS(readv), cfg->in_fds,
+	/* The emulation reads with readv (even for read) and writes with
+	 * write (even for writev): nothing else is needed. */
+	if ((rc = allow_on_fds(ctx, SCMP_SYS(readv), cfg->in_fds,
 			       cfg->n_in_fds)) ||
 	    (rc = allow_on_fds(ctx, SCMP_SYS(write), cfg->out_fds,
-			       cfg->n_out_fds)) ||
-	    (rc = allow_on_fds(ctx, SCMP_SYS(writev), cfg->out_fds,
 			       cfg->n_out_fds)))
 		return rc;
 
@@ -500,8 +495,9 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-int vmm_jail_find_kvm_fds(int *fds, size_t max)
+int vmm_jail_find_fds(const char *prefix, int *fds, size_t max)
 {
+	size_t plen = strlen(prefix);
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	size_t n = 0;
@@ -519,8 +515,7 @@ int vmm_jail_find_kvm_fds(int *fds, size_t max)
 		if (len <= 0)
 			continue;
 		target[len] = '\0';
-		if (strncmp(target, "anon_inode:kvm-vm", 17) == 0 ||
-		    strncmp(target, "anon_inode:kvm-vcpu", 19) == 0)
+		if (strncmp(target, prefix, plen) == 0)
 			fds[n++] = atoi(e->d_name);
 	}
 	closedir(d);
@@ -538,7 +533,7 @@ int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
 		.n_out_fds = n_out_fds,
 		.as_headroom = 256ull << 20,
 	};
-	int kvm[16], n;
+	int vcpu[16], vm[4], n, m;
 
 	if (!jail) {
 		jail_applied = 0;
@@ -546,11 +541,16 @@ int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
 			jail_applied = VMM_JAIL_DID_PRIO;
 		return 0;
 	}
-	n = vmm_jail_find_kvm_fds(kvm, sizeof(kvm) / sizeof(kvm[0]));
-	if (n < 0)
-		return n;
-	cfg.kvm_fds = kvm;
+	n = vmm_jail_find_fds("anon_inode:kvm-vcpu", vcpu,
+			      sizeof(vcpu) / sizeof(vcpu[0]));
+	m = vmm_jail_find_fds("anon_inode:kvm-vm", vm,
+			      sizeof(vm) / sizeof(vm[0]));
+	if (n < 0 || m < 0)
+		return n < 0 ? n : m;
+	cfg.kvm_fds = vcpu;
 	cfg.n_kvm_fds = (size_t)n;
+	cfg.keep_fds = vm;
+	cfg.n_keep_fds = (size_t)m;
 	return vmm_jail_enter(&cfg);
 }
 
@@ -616,10 +616,10 @@ static void jail_test_hook(const struct vmm_jail_cfg *cfg)
 
 		jail_test_say(what, p == MAP_FAILED,
 			      p == MAP_FAILED ? errno : 0);
-	} else if (strcmp(what, "kvm-create-vcpu") == 0) {
-		/* A KVM request outside the run path, on our own VM. */
+	} else if (strcmp(what, "kvm-set-regs") == 0) {
+		/* A KVM request outside the run path, on our own vCPU. */
 		int rc = ioctl(cfg->n_kvm_fds ? cfg->kvm_fds[0] : -1,
-			       KVM_CREATE_VCPU, 7);
+			       KVM_SET_REGS, NULL);
 
 		jail_test_say(what, rc < 0, rc < 0 ? errno : 0);
 	}

@@ -68,16 +68,18 @@ struct vmm_jail_cfg {
 int vmm_jail_enter(const struct vmm_jail_cfg *cfg);
 
 /*
- * Find the process's KVM VM and vCPU descriptors by their anon-inode names
- * (/proc/self/fd), so the caller needs no backend internals.  Fills up to
- * (max) into (fds); returns how many, or -errno.  Before the jail only.
+ * Find descriptors whose /proc/self/fd link starts with (prefix), e.g.
+ * "anon_inode:kvm-vcpu" or "anon_inode:kvm-vm", so the caller needs no
+ * backend internals.  Fills up to (max) into (fds); returns how many, or
+ * -errno.  Before the jail only (it reads /proc).
  */
-int vmm_jail_find_kvm_fds(int *fds, size_t max);
+int vmm_jail_find_fds(const char *prefix, int *fds, size_t max);
 
 /*
  * The monitor's one call (main.c): when (jail) is 0 only the priority is
- * applied (--no-jail); otherwise vmm_jail_enter() with the KVM descriptors
- * found by vmm_jail_find_kvm_fds(), (in_fd) readable, (out_fds) writable
+ * applied (--no-jail); otherwise vmm_jail_enter() with the vCPU descriptors
+ * (ioctls) and VM descriptors (kept) found by vmm_jail_find_fds(), (in_fd)
+ * readable, (out_fds) writable
  * (negative entries ignored), RLIMIT_AS at what is mapped + 256 MiB.
  * Same preconditions and returns as vmm_jail_enter().
  */

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 enum act {
@@ -24,7 +25,8 @@ enum act {
 	ACT_IOCTL_OTHER, /* ioctl on a descriptor that is not a KVM one */
 	ACT_MEMORY,	 /* malloc/free big and small, then exit 0 */
 	ACT_THREAD,	 /* pthread_create + join (VMM_JAIL_F_THREADS) */
-	ACT_READ_OTHER,	 /* read from the output pipe's read end, kept */
+	ACT_READ_OTHER,	 /* readv from the output pipe's read end, kept */
+	ACT_READ,	 /* read (not readv) from stdin */
 };
 
 struct child {
@@ -65,7 +67,7 @@ static int child_body(enum act act, unsigned flags, int unpriv, int in, int out,
 	case ACT_WAIT:
 		if (write(out, &mask, sizeof(mask)) != sizeof(mask))
 			return 42;
-		return read(in, &c, 1) == 1 ? 0 : 43;
+		return readv(in, &(struct iovec){&c, 1}, 1) == 1 ? 0 : 43;
 	case ACT_OPEN:
 		return open("/etc/passwd", O_RDONLY) < 0 ? 3 : 99;
 	case ACT_SOCKET:
@@ -117,7 +119,9 @@ static int child_body(enum act act, unsigned flags, int unpriv, int in, int out,
 		return 0;
 	}
 	case ACT_READ_OTHER:
-		return read(spare, &c, 1) < 0 ? 3 : 99;
+		return readv(spare, &(struct iovec){&c, 1}, 1) < 0 ? 3 : 99;
+	case ACT_READ:
+		return read(in, &c, 1) < 0 ? 3 : 99;
 	}
 	return 50;
 }
@@ -207,6 +211,7 @@ static void test_forbidden_acts_are_killed(void **state)
 	expect_killed(ACT_MMAP_EXEC, 0);
 	expect_killed(ACT_IOCTL_OTHER, 0);
 	expect_killed(ACT_READ_OTHER, 0);
+	expect_killed(ACT_READ, 0);
 	/* Threads allowed still means no process. */
 	expect_killed(ACT_FORK, VMM_JAIL_F_THREADS);
 }
@@ -321,16 +326,76 @@ static void test_find_kvm_fds(void **state)
 	assert_true(vm >= 0);
 	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
 	assert_true(vcpu >= 0);
-	n = vmm_jail_find_kvm_fds(fds, 8);
-	/* The VM and the vCPU, never /dev/kvm itself. */
+	/* By kind, never /dev/kvm itself. */
+	assert_int_equal(vmm_jail_find_fds("anon_inode:kvm-vcpu", fds, 8), 1);
+	assert_int_equal(fds[0], vcpu);
+	assert_int_equal(vmm_jail_find_fds("anon_inode:kvm-vm", fds, 8), 1);
+	assert_int_equal(fds[0], vm);
+	n = vmm_jail_find_fds("anon_inode:kvm-", fds, 8);
 	assert_int_equal(n, 2);
-	qsort(fds, 2, sizeof(fds[0]), cmp_int);
-	assert_int_equal(fds[0], vm < vcpu ? vm : vcpu);
-	assert_int_equal(fds[1], vm < vcpu ? vcpu : vm);
-	assert_int_equal(vmm_jail_find_kvm_fds(fds, 1), 1);
+	assert_int_equal(vmm_jail_find_fds("anon_inode:kvm-", fds, 1), 1);
 	close(vcpu);
 	close(vm);
 	close(sys);
+}
+
+/* Child: a VM and a vCPU, the jail, an allowed request, then (what). */
+static int kvm_child(int what)
+{
+	struct kvm_sregs sr;
+	struct kvm_regs r;
+	int sys, vm, vcpu, out = 2;
+	struct vmm_jail_cfg cfg = {.out_fds = &out, .n_out_fds = 1};
+
+	sys = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	vm = sys < 0 ? -1 : ioctl(sys, KVM_CREATE_VM, 0);
+	vcpu = vm < 0 ? -1 : ioctl(vm, KVM_CREATE_VCPU, 0);
+	if (vcpu < 0)
+		return 40;
+	cfg.kvm_fds = &vcpu;
+	cfg.n_kvm_fds = 1;
+	cfg.keep_fds = &vm;
+	cfg.n_keep_fds = 1;
+	if (vmm_jail_enter(&cfg) < 0)
+		return 41;
+	if (ioctl(vcpu, KVM_GET_SREGS, &sr) < 0)
+		return 42;
+	switch (what) {
+	case 0:
+		return 0;
+	case 1: /* not a run-path request */
+		return ioctl(vcpu, KVM_GET_REGS, &r) < 0 ? 3 : 99;
+	case 2: /* a run-path request, on the VM */
+		return ioctl(vm, KVM_GET_SREGS, &sr) < 0 ? 3 : 99;
+	case 3: /* the system descriptor was closed: EBADF or killed */
+		return ioctl(sys, KVM_GET_API_VERSION, 0) < 0 ? 3 : 99;
+	}
+	return 50;
+}
+
+static void test_kvm_requests(void **state)
+{
+	int what, st;
+
+	if (access("/dev/kvm", R_OK | W_OK) != 0)
+		skip();
+	for (what = 0; what < 4; what++) {
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(kvm_child(what));
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (what == 0) {
+			assert_true(WIFEXITED(st));
+			assert_int_equal(WEXITSTATUS(st), 0);
+		} else {
+			if (!WIFSIGNALED(st))
+				fail_msg("kvm case %d: exit %d", what,
+					 WEXITSTATUS(st));
+			assert_int_equal(WTERMSIG(st), SIGSYS);
+		}
+	}
 }
 
 int main(void)
@@ -338,6 +403,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_find_kvm_fds),
+		cmocka_unit_test(test_kvm_requests),
 		cmocka_unit_test(test_forbidden_acts_are_killed),
 		cmocka_unit_test(test_allowed_work_goes_on),
 		cmocka_unit_test(test_threads_need_the_flag),
