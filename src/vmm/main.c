@@ -251,8 +251,12 @@ int main(int argc, char **argv)
 
 	vmm_run(vm, &res);
 	status = res.status;
-	if (res.reason != VMM_EXITED)
+	if (res.reason != VMM_EXITED) {
+		/* Our line must start a line, whatever the guest left. */
+		if (vm->err_midline && cfg.err_fd == 2)
+			fputc('\n', stderr);
 		die(status, "%s", res.msg);
+	}
 out:
 	vmm_destroy(vm);
 	free(buf);

@@ -400,17 +400,17 @@ static void fault_result(const struct vmm_exit *ex, struct vmm_result *res)
 		res->status = vectors[v].status;
 		if (v == 14)
 			snprintf(res->msg, sizeof(res->msg),
-				 "page fault at %#" PRIx64 " (rip %#" PRIx64
+				 "page fault at 0x%" PRIx64 " (rip 0x%" PRIx64
 				 ")",
 				 ex->cr2, ex->rip);
 		else
 			snprintf(res->msg, sizeof(res->msg),
-				 "%s (rip %#" PRIx64 ")", vectors[v].name,
+				 "%s (rip 0x%" PRIx64 ")", vectors[v].name,
 				 ex->rip);
 	} else {
 		res->status = 128 + SIGSEGV;
 		snprintf(res->msg, sizeof(res->msg),
-			 "CPU exception %d (rip %#" PRIx64 ")", v, ex->rip);
+			 "CPU exception %d (rip 0x%" PRIx64 ")", v, ex->rip);
 	}
 }
 

@@ -89,6 +89,7 @@ struct vmm {
 	/* per-run state of the syscall emulation */
 	uint64_t out_bytes;
 	unsigned closed_fds; /* bit i: guest closed fd i (0..2) */
+	int err_midline;     /* the guest's stderr does not end in '\n' */
 	uint64_t fs_base, sigmask;
 	uint64_t entry, sp;
 	volatile sig_atomic_t timed_out; /* set by the deadline timer */

@@ -333,34 +333,34 @@ int vmm__kvm_run(struct vmm *vm, struct vmm_exit *ex)
 					  run->io.port - VMM_PORT_EXC);
 			} else {
 				abi(ex, r->rip,
-				    "unexpected I/O to port %#x (rip %#llx)",
+				    "unexpected I/O to port 0x%x (rip 0x%llx)",
 				    run->io.port, r->rip);
 			}
 			break;
 		case KVM_EXIT_SHUTDOWN:
-			abi(ex, r->rip, "triple fault (rip %#llx)", r->rip);
+			abi(ex, r->rip, "triple fault (rip 0x%llx)", r->rip);
 			break;
 		case KVM_EXIT_HLT:
-			abi(ex, r->rip, "halted (rip %#llx)", r->rip);
+			abi(ex, r->rip, "halted (rip 0x%llx)", r->rip);
 			break;
 		case KVM_EXIT_MMIO:
 			abi(ex, r->rip,
-			    "access to unbacked address %#llx (rip %#llx)",
+			    "access to unbacked address 0x%llx (rip 0x%llx)",
 			    run->mmio.phys_addr, r->rip);
 			break;
 		case KVM_EXIT_INTERNAL_ERROR:
-			abi(ex, r->rip, "KVM internal error %u (rip %#llx)",
+			abi(ex, r->rip, "KVM internal error %u (rip 0x%llx)",
 			    run->internal.suberror, r->rip);
 			break;
 		case KVM_EXIT_FAIL_ENTRY:
 			ex->kind = VMM_X_HOST;
 			snprintf(ex->what, sizeof(ex->what),
-				 "KVM entry failed (reason %#llx)",
+				 "KVM entry failed (reason 0x%llx)",
 				 (unsigned long long)run->fail_entry
 					 .hardware_entry_failure_reason);
 			break;
 		default:
-			abi(ex, r->rip, "unexpected exit %u (rip %#llx)",
+			abi(ex, r->rip, "unexpected exit %u (rip 0x%llx)",
 			    run->exit_reason, r->rip);
 			break;
 		}

@@ -229,6 +229,9 @@ static int64_t do_writev(struct vmm *vm, uint64_t fd, const struct iovec *iov,
 			return total ? total : w;
 		vm->out_bytes += (uint64_t)w;
 		total += w;
+		if (w > 0 && fd == 2)
+			vm->err_midline =
+				((const char *)iov[i].iov_base)[w - 1] != '\n';
 		if (*over)
 			break;
 	}
@@ -584,6 +587,8 @@ static int64_t emulate(struct vmm *vm, uint64_t nr, const uint64_t *a,
 	case 131: { /* sigaltstack */
 		uint64_t ss[3] = {0, 2 /* SS_DISABLE */, 0};
 
+		if (a[0] && !gptr(vm, a[0], sizeof(ss), VMM_MEM_READ))
+			return -EFAULT;
 		if (a[1])
 			return put(vm, a[1], ss, sizeof(ss));
 		return 0;
@@ -679,7 +684,7 @@ static int64_t emulate(struct vmm *vm, uint64_t nr, const uint64_t *a,
 	case 95: /* umask */
 		return 022;
 	case 97: /* getrlimit */
-		return rlimit_of(vm, a[0], a[1]);
+		return a[1] ? rlimit_of(vm, a[0], a[1]) : -EFAULT;
 	case 302: /* prlimit64 */
 		if (a[0] != 0 && a[0] != VMM_GUEST_PID)
 			return -ESRCH;
@@ -721,8 +726,8 @@ static void trace(struct vmm *vm, uint64_t nr, const uint64_t *a, int64_t r)
 	else
 		len = snprintf(buf, sizeof(buf), "syscall_%" PRIu64 "(", nr);
 	len += snprintf(buf + len, sizeof(buf) - (size_t)len,
-			"%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64 ", %#" PRIx64
-			", %#" PRIx64 ", %#" PRIx64 ") = ",
+			"0x%" PRIx64 ", 0x%" PRIx64 ", 0x%" PRIx64
+			", 0x%" PRIx64 ", 0x%" PRIx64 ", 0x%" PRIx64 ") = ",
 			a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (r < 0 && r >= -4095)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
@@ -730,7 +735,7 @@ static void trace(struct vmm *vm, uint64_t nr, const uint64_t *a, int64_t r)
 				strerror((int)-r));
 	else if (r > 0xffff)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
-				"%#" PRIx64 "\n", (uint64_t)r);
+				"0x%" PRIx64 "\n", (uint64_t)r);
 	else
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
 				"%" PRId64 "\n", r);
