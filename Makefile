@@ -68,7 +68,14 @@ GATEWAY_OBJS := \
 	$(O)/gateway/gw_callbacks.o \
 	$(O)/gateway/gw_main.o
 
-WORKER_OBJS :=
+WORKER_OBJS := \
+	$(O)/worker/wk_host.o \
+	$(O)/worker/wk_cache.o \
+	$(O)/worker/wk_exec_cold.o \
+	$(O)/worker/wk_main.o
+
+# sukima objstore (the NATS side of the CLI)
+CLI_OBJS += $(O)/cli/cmd_objstore.o
 
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
 SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread

@@ -28,4 +28,9 @@ int cli_parse_duration_ms(const char *s, long long *ms);
 /* `sukima run`: execs the monitor (src/cli/cmd_run.c). */
 int cmd_run(int argc, char **argv);
 
+/* The NATS side (src/common, src/worker, cmd_up.c, cmd_objstore.c). */
+int cmd_worker(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_objstore(int argc, char **argv);
+
 #endif

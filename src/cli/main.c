@@ -15,6 +15,8 @@ static const struct cli_cmd commands[] = {
 	{"rm", cmd_rm, "remove a function: NAME"},
 	{"status", cmd_status, "show an invocation: ID [--output]"},
 	{"nodes", cmd_nodes, "list worker nodes"},
+	{"worker", cmd_worker, "run a worker agent (--nats URL [--slots N])"},
+	{"objstore", cmd_objstore, "put/get/info/rm artifacts in NATS"},
 	{NULL, NULL, NULL},
 };
 

@@ -8,6 +8,7 @@
 
 #include "common/sk_log.h"
 #include "common/sk_nats.h"
+#include "common/sk_objstore.h"
 #include "common/sk_util.h"
 
 #define NS_PER_MS 1000000LL
@@ -320,8 +321,6 @@ int sk_nats_setup(struct sk_nats *n, const struct sk_cloud_cfg *cfg)
 	static const char *const default_archs[] = {"x86_64", NULL};
 	const char *work_subj[] = {SK_SUBJ_WORK ">"};
 	const char *done_subj[] = {SK_SUBJ_DONE ">"};
-	const char *obj_subj[] = {"$O." SK_OBJ_ARTIFACTS ".C.>",
-				  "$O." SK_OBJ_ARTIFACTS ".M.>"};
 	jsStreamConfig sc;
 	jsConsumerConfig cc;
 	char filter[64], durable[64];
@@ -354,16 +353,7 @@ int sk_nats_setup(struct sk_nats *n, const struct sk_cloud_cfg *cfg)
 		return rc;
 
 	/* ADR-20 layout, so `nats object` tools can read our artifacts. */
-	jsStreamConfig_Init(&sc);
-	sc.Name = "OBJ_" SK_OBJ_ARTIFACTS;
-	sc.Subjects = obj_subj;
-	sc.SubjectsLen = 2;
-	sc.Retention = js_LimitsPolicy;
-	sc.Storage = js_FileStorage;
-	sc.Discard = js_DiscardNew;
-	sc.AllowRollup = true;
-	sc.AllowDirect = true;
-	if ((rc = add_stream(n, &sc)))
+	if ((rc = sk_obj_bucket_create(n, SK_OBJ_ARTIFACTS)))
 		return rc;
 
 	for (const char *const *a = n->cfg.archs; *a; a++) {

@@ -190,6 +190,41 @@ static void stream_name(char *out, size_t cap, const char *bucket)
 	snprintf(out, cap, "OBJ_%s", bucket);
 }
 
+int sk_obj_bucket_create(struct sk_nats *n, const char *bucket)
+{
+	char name[80], chunks[96], meta[96];
+	const char *subjects[2] = {chunks, meta};
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsErrCode ec = 0;
+	natsStatus s;
+
+	if (!valid_bucket(bucket))
+		return -EINVAL;
+	stream_name(name, sizeof(name), bucket);
+	snprintf(chunks, sizeof(chunks), "$O.%s.C.>", bucket);
+	snprintf(meta, sizeof(meta), "$O.%s.M.>", bucket);
+	jsStreamConfig_Init(&sc);
+	sc.Name = name;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 2;
+	sc.Retention = js_LimitsPolicy;
+	sc.Storage = js_FileStorage;
+	sc.Discard = js_DiscardNew;
+	sc.AllowRollup = true;
+	sc.AllowDirect = true;
+	s = js_AddStream(&si, n->js, &sc, NULL, &ec);
+	if (s == NATS_OK) {
+		jsStreamInfo_Destroy(si);
+		return 0;
+	}
+	if (ec == JSStreamNameExistErr)
+		return 0; /* exists with another config: keep it */
+	sk_error("objstore: cannot create stream %s: %s", name,
+		 nats_GetLastError(NULL));
+	return sk_nats_errno(s) ? sk_nats_errno(s) : -EIO;
+}
+
 int sk_obj_info(struct sk_nats *n, const char *bucket, const char *name,
 		struct sk_obj_info *info)
 {

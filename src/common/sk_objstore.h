@@ -50,6 +50,12 @@ uint32_t sk_obj_chunks_for(uint64_t size);
 /* --- operations -------------------------------------------------------------- */
 
 /*
+ * Create the stream OBJ_<bucket> if absent (file storage, rollup and direct
+ * get allowed, as ADR-20 says).  sk_nats_setup() does it for sk_artifacts.
+ */
+int sk_obj_bucket_create(struct sk_nats *n, const char *bucket);
+
+/*
  * Store the file at (path) as object (name).  Fills (info) when non-NULL.
  * Returns 0, -ENOENT/-EACCES (file), -EFBIG (> SK_OBJ_MAX), -ENOTCONN,
  * -ETIMEDOUT, -EIO.

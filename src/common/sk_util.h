@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version every component reports (membership, /system/info). */
+#define SK_VERSION "0.1.0"
+
 /* Wall-clock time in microseconds since the epoch (CLOCK_REALTIME). */
 int64_t sk_now_us(void);
 

@@ -1,0 +1,1052 @@
+/* wk_main.c: `sukima worker`: membership, one fetch loop, slots running invocations. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/sk_log.h"
+#include "common/sk_model.h"
+#include "common/sk_nats.h"
+#include "common/sk_pull.h"
+#include "common/sk_util.h"
+#include "worker/wk_cache.h"
+#include "worker/wk_exec.h"
+#include "worker/wk_host.h"
+
+#define PULL_EXPIRES_MS 1000 /* how long one pull request waits */
+#define MEMBERSHIP_MS	1000 /* membership refresh period */
+#define ACK_SUBJ_MAX	256
+
+struct slot {
+	pthread_t thread;
+	char ack[ACK_SUBJ_MAX]; /* reply subject of the running job, or "" */
+};
+
+struct job {
+	natsMsg *msg;
+	struct job *next;
+};
+
+struct wk {
+	struct sk_nats *n;
+	struct sk_pull *pull;
+	struct sk_worker self; /* membership entry (guarded by lock) */
+	char monitor[PATH_MAX];
+	int64_t lease_ms;
+	int64_t grace_ms;
+	int max_attempts;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* jobs queued, or stopping */
+	struct job *head, *tail;
+	int busy; /* queued + running */
+	int quit; /* slot threads exit when the queue is empty */
+	struct slot *slots;
+	int nslots;
+	volatile sig_atomic_t abort_runs; /* drain deadline passed */
+};
+
+static volatile sig_atomic_t stop_signals;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_signals++;
+}
+
+static bool stop_requested(void)
+{
+	return stop_signals > 0;
+}
+
+/* --- invocation record (sk_calls) ------------------------------------------ */
+
+enum start_verdict { START_RUN, START_CANCELLED, START_DONE };
+
+/*
+ * Move the invocation record to running (create it if absent), racing the
+ * gateway's cancel through create-only / expected-revision writes.
+ */
+static int mark_running(struct wk *w, const struct sk_call *c,
+			uint64_t delivered, enum start_verdict *v)
+{
+	char err[160];
+
+	*v = START_RUN;
+	for (int tries = 0; tries < 10; tries++) {
+		struct sk_callrec rec;
+		uint64_t rev = 0;
+		char *val = NULL, *json;
+		size_t len = 0;
+		int rc = sk_kv_get(w->n, SK_B_CALLS, c->id, &val, &len, &rev);
+
+		if (rc && rc != -ENOENT)
+			return rc;
+		if (rc == 0 &&
+		    sk_callrec_parse(&rec, val, len, err, sizeof(err)) == 0) {
+			if (rec.status == SK_ST_CANCELLED) {
+				*v = START_CANCELLED;
+			} else if (sk_status_final(rec.status)) {
+				*v = START_DONE;
+			}
+			if (*v != START_RUN) {
+				sk_callrec_free(&rec);
+				free(val);
+				return 0;
+			}
+		} else {
+			if (rc == 0)
+				sk_warn("call %s: unreadable record replaced: "
+					"%s",
+					c->id, err);
+			memset(&rec, 0, sizeof(rec));
+			snprintf(rec.id, sizeof(rec.id), "%s", c->id);
+			snprintf(rec.function, sizeof(rec.function), "%s",
+				 c->function);
+			rec.version = c->version;
+			rec.queued_at_us = c->queued_at_us;
+			rec.async = !c->reply || !c->reply[0];
+			rec.callback = strdup(c->callback ? c->callback : "");
+		}
+		free(val);
+		rec.status = SK_ST_RUNNING;
+		rec.attempts = rec.attempts + 1 > delivered
+				       ? rec.attempts + 1
+				       : (uint32_t)delivered;
+		pthread_mutex_lock(&w->lock);
+		snprintf(rec.worker, sizeof(rec.worker), "%s", w->self.id);
+		pthread_mutex_unlock(&w->lock);
+		sk_strv_push(&rec.workers, rec.worker);
+		rec.started_at_us = sk_now_us();
+		json = sk_callrec_json(&rec);
+		sk_callrec_free(&rec);
+		if (!json)
+			return -ENOMEM;
+		if (rc == -ENOENT)
+			rc = sk_kv_create(w->n, SK_B_CALLS, c->id, json,
+					  strlen(json), NULL);
+		else
+			rc = sk_kv_update(w->n, SK_B_CALLS, c->id, json,
+					  strlen(json), rev, NULL);
+		free(json);
+		if (rc == -EEXIST || rc == -ESTALE)
+			continue; /* someone wrote first: read again */
+		return rc;
+	}
+	return -EAGAIN;
+}
+
+/* Record the end (or a dropped duplicate) in sk_calls; best effort. */
+static void mark_final(struct wk *w, const struct sk_result *r, int duplicate)
+{
+	char err[160];
+
+	for (int tries = 0; tries < 10; tries++) {
+		struct sk_callrec rec;
+		uint64_t rev = 0;
+		char *val = NULL, *json;
+		size_t len = 0;
+		int rc = sk_kv_get(w->n, SK_B_CALLS, r->id, &val, &len, &rev);
+
+		if (rc && rc != -ENOENT)
+			return;
+		if (rc != 0 ||
+		    sk_callrec_parse(&rec, val, len, err, sizeof(err)) != 0) {
+			memset(&rec, 0, sizeof(rec));
+			snprintf(rec.id, sizeof(rec.id), "%s", r->id);
+			snprintf(rec.function, sizeof(rec.function), "%s",
+				 r->function);
+			rec.version = r->version;
+			rec.queued_at_us = r->queued_at_us;
+			rec.attempts = r->attempt;
+			sk_strv_push(&rec.workers, r->worker);
+		}
+		free(val);
+		if (duplicate) {
+			rec.duplicates++;
+		} else {
+			rec.status = r->status;
+			snprintf(rec.worker, sizeof(rec.worker), "%s",
+				 r->worker);
+			free(rec.reason);
+			rec.reason = strdup(r->reason ? r->reason : "");
+			rec.started_at_us = r->started_at_us;
+			rec.ended_at_us = r->ended_at_us;
+		}
+		json = sk_callrec_json(&rec);
+		sk_callrec_free(&rec);
+		if (!json)
+			return;
+		if (rc == -ENOENT)
+			rc = sk_kv_create(w->n, SK_B_CALLS, r->id, json,
+					  strlen(json), NULL);
+		else
+			rc = sk_kv_update(w->n, SK_B_CALLS, r->id, json,
+					  strlen(json), rev, NULL);
+		free(json);
+		if (rc != -EEXIST && rc != -ESTALE)
+			return;
+	}
+}
+
+/* --- results ------------------------------------------------------------------ */
+
+/* The completion event: the result JSON plus "callback". */
+static char *done_event(const char *result_json, const char *callback)
+{
+	json_t *o = json_loads(result_json, 0, NULL);
+	char *s;
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "callback",
+			    json_string(callback ? callback : ""));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/*
+ * Commit (r) create-only; the winner publishes the sync reply and the
+ * completion event and records the end.  Returns 0 (committed), 1 (a
+ * result already existed: ours dropped), or -errno (not committed).
+ */
+static int commit_result(struct wk *w, const struct sk_call *c,
+			 struct sk_result *r)
+{
+	char subj[128], *json, *ev;
+	int rc = -EIO;
+
+	json = sk_result_json(r);
+	if (!json)
+		return -ENOMEM;
+	for (int tries = 0; tries < 20; tries++) {
+		rc = sk_kv_create(w->n, SK_B_RESULTS, r->id, json, strlen(json),
+				  NULL);
+		if (rc == 0 || rc == -EEXIST || rc == -EMSGSIZE ||
+		    rc == -EINVAL)
+			break;
+		usleep(250 * 1000); /* NATS away: the lease keeper holds on */
+	}
+	if (rc == -EMSGSIZE) {
+		/* The output does not fit a NATS message: say so honestly. */
+		sk_warn("call %s: result of %zu output bytes exceeds the NATS "
+			"max_payload",
+			r->id, r->output_len);
+		free(json);
+		free(r->output);
+		r->output = NULL;
+		r->output_len = 0;
+		r->status = SK_ST_FAILED;
+		free(r->reason);
+		r->reason = strdup("output too large for the NATS server's "
+				   "max_payload");
+		return commit_result(w, c, r);
+	}
+	if (rc == -EEXIST) {
+		free(json);
+		mark_final(w, r, 1);
+		return 1;
+	}
+	if (rc) {
+		free(json);
+		return rc;
+	}
+	/* First result wins: only the winner answers the caller. */
+	if (c->reply && c->reply[0])
+		natsConnection_PublishString(w->n->nc, c->reply, json);
+	ev = done_event(json, c->callback);
+	if (ev) {
+		snprintf(subj, sizeof(subj), SK_SUBJ_DONE "%s", r->id);
+		if (sk_js_publish(w->n, subj, ev, strlen(ev), r->id, NULL, NULL,
+				  3, NULL))
+			sk_warn("call %s: completion event not published",
+				r->id);
+		free(ev);
+	}
+	free(json);
+	mark_final(w, r, 0);
+	return 0;
+}
+
+static void result_init(struct wk *w, struct sk_result *r,
+			const struct sk_call *c, uint64_t delivered)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", c->id);
+	snprintf(r->function, sizeof(r->function), "%s", c->function);
+	r->version = c->version;
+	pthread_mutex_lock(&w->lock);
+	snprintf(r->worker, sizeof(r->worker), "%s", w->self.id);
+	pthread_mutex_unlock(&w->lock);
+	r->attempt = (uint32_t)delivered;
+	r->exit_code = -1;
+	r->queued_at_us = c->queued_at_us;
+	r->started_at_us = sk_now_us();
+}
+
+/* --- one invocation ---------------------------------------------------------- */
+
+static void set_active(struct wk *w, int slot, const char *ack)
+{
+	pthread_mutex_lock(&w->lock);
+	snprintf(w->slots[slot].ack, ACK_SUBJ_MAX, "%s", ack ? ack : "");
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void handle(struct wk *w, int slot, natsMsg *m)
+{
+	const char *ack = natsMsg_GetReply(m), *hdr = NULL;
+	struct wk_exec_req xr = {0};
+	struct wk_exec_res xs;
+	enum start_verdict verdict;
+	struct sk_result r;
+	struct sk_call c;
+	uint64_t delivered = 1;
+	char err[256], elf[PATH_MAX], reason[SK_REASON_MAX];
+	int rc;
+
+	if (!ack || sk_js_ack_meta(ack, &delivered, NULL, NULL)) {
+		sk_error("work message on %s without a JetStream reply: "
+			 "dropped",
+			 natsMsg_GetSubject(m));
+		return;
+	}
+	if (natsMsgHeader_Get(m, SK_HDR_CALL, &hdr) != NATS_OK || !hdr) {
+		sk_error("work message without an " SK_HDR_CALL
+			 " header: terminated");
+		sk_js_ack(w->n, ack, SK_ACK_TERM, false);
+		return;
+	}
+	if (sk_call_parse(&c, hdr, strlen(hdr), err, sizeof(err))) {
+		sk_error("work message with a bad " SK_HDR_CALL
+			 " header (%s): terminated",
+			 err);
+		sk_js_ack(w->n, ack, SK_ACK_TERM, false);
+		return;
+	}
+	set_active(w, slot, ack);
+	result_init(w, &r, &c, delivered);
+
+	if (delivered > (uint64_t)w->max_attempts) {
+		/* Every earlier attempt vanished with its worker: stop. */
+		r.status = SK_ST_FAILED;
+		snprintf(reason, sizeof(reason),
+			 "gave up after %d attempts: the workers running it "
+			 "were lost each time",
+			 w->max_attempts);
+		r.reason = strdup(reason);
+		r.ended_at_us = sk_now_us();
+		sk_warn("call %s (%s): %s", c.id, c.function, reason);
+		goto commit;
+	}
+	if (delivered > 1 &&
+	    sk_kv_get(w->n, SK_B_RESULTS, c.id, NULL, NULL, NULL) == 0) {
+		/* Committed by an earlier attempt whose ack was lost. */
+		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
+		goto out;
+	}
+	rc = mark_running(w, &c, delivered, &verdict);
+	if (rc) {
+		sk_warn("call %s: cannot record its start (%s): handed back",
+			c.id, strerror(-rc));
+		sk_js_ack(w->n, ack, SK_ACK_NAK, false);
+		goto out;
+	}
+	if (verdict != START_RUN) {
+		sk_info("call %s: %s, skipped", c.id,
+			verdict == START_CANCELLED ? "cancelled"
+						   : "already finished");
+		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
+		goto out;
+	}
+	rc = wk_cache_get(w->n, c.digest, elf, sizeof(elf));
+	if (rc == -ENOENT || rc == -EBADMSG || rc == -EINVAL) {
+		r.status = SK_ST_FAILED;
+		snprintf(reason, sizeof(reason), "artifact %.16s... %s",
+			 c.digest,
+			 rc == -ENOENT ? "not found in the object store"
+				       : "does not match its digest: refused");
+		r.reason = strdup(reason);
+		r.ended_at_us = sk_now_us();
+		goto commit;
+	}
+	if (rc) {
+		sk_warn("call %s: cannot fetch artifact %s (%s): handed back",
+			c.id, c.digest, strerror(-rc));
+		sk_js_ack(w->n, ack, SK_ACK_NAK, false);
+		goto out;
+	}
+
+	xr.monitor = w->monitor;
+	xr.elf = elf;
+	xr.call = &c;
+	xr.input = natsMsg_GetData(m);
+	xr.input_len = (size_t)natsMsg_GetDataLength(m);
+	xr.abort = &w->abort_runs;
+	wk_exec_run(&xr, &xs);
+	if (xs.end == WK_END_ABORTED) {
+		sk_info("call %s: stopped by the drain deadline: handed back",
+			c.id);
+		wk_exec_res_free(&xs);
+		sk_js_ack(w->n, ack, SK_ACK_NAK, false);
+		goto out;
+	}
+	r.status = wk_exec_status(&xs, reason, sizeof(reason));
+	if (xs.end == WK_END_HOST)
+		sk_error("call %s: %s", c.id, xs.reason);
+	r.exit_code = xs.end == WK_END_EXITED ? xs.status : -1;
+	r.reason = strdup(reason);
+	r.output = xs.out;
+	r.output_len = xs.out_len;
+	xs.out = NULL;
+	/* Keep the stderr tail without the monitor's own reason line. */
+	r.stderr_tail = xs.err;
+	xs.err = NULL;
+	if (r.stderr_tail && strlen(r.stderr_tail) > SK_STDERR_MAX)
+		memmove(r.stderr_tail,
+			r.stderr_tail + strlen(r.stderr_tail) - SK_STDERR_MAX,
+			SK_STDERR_MAX + 1);
+	r.started_at_us = xs.started_us;
+	r.ended_at_us = xs.ended_us;
+	wk_exec_res_free(&xs);
+	sk_debug("call %s (%s): %s in %lld us", c.id, c.function,
+		 sk_status_name(r.status),
+		 (long long)(r.ended_at_us - r.started_at_us));
+commit:
+	rc = commit_result(w, &c, &r);
+	if (rc < 0) {
+		sk_warn("call %s: result not committed (%s): handed back", c.id,
+			strerror(-rc));
+		sk_js_ack(w->n, ack, SK_ACK_NAK, false);
+		goto out;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (rc == 1)
+		w->self.duplicates++;
+	else
+		w->self.done++;
+	pthread_mutex_unlock(&w->lock);
+	if (rc == 1)
+		sk_info("call %s: another attempt committed first: ours "
+			"dropped (duplicate)",
+			c.id);
+	/* The final ack waits for the server: the work is really gone. */
+	if (sk_js_ack(w->n, ack, SK_ACK_ACK, true))
+		sk_warn("call %s: final ack not confirmed", c.id);
+out:
+	set_active(w, slot, NULL);
+	sk_result_free(&r);
+	sk_call_free(&c);
+}
+
+/* --- threads ------------------------------------------------------------------ */
+
+struct slot_arg {
+	struct wk *w;
+	int index;
+};
+
+static void *slot_main(void *arg)
+{
+	struct slot_arg *sa = arg;
+	struct wk *w = sa->w;
+	int index = sa->index;
+
+	free(sa);
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&w->lock);
+		while (!w->head && !w->quit)
+			pthread_cond_wait(&w->cond, &w->lock);
+		j = w->head;
+		if (!j) {
+			pthread_mutex_unlock(&w->lock);
+			return NULL;
+		}
+		w->head = j->next;
+		if (!w->head)
+			w->tail = NULL;
+		pthread_mutex_unlock(&w->lock);
+
+		handle(w, index, j->msg);
+		natsMsg_Destroy(j->msg);
+		free(j);
+
+		pthread_mutex_lock(&w->lock);
+		w->busy--;
+		pthread_mutex_unlock(&w->lock);
+		sk_pull_wake(w->pull); /* a slot is free: pull again */
+	}
+}
+
+static void publish_membership(struct wk *w)
+{
+	char *json;
+
+	pthread_mutex_lock(&w->lock);
+	w->self.busy = (uint32_t)w->busy;
+	w->self.load = wk_host_load();
+	w->self.seen_us = sk_now_us();
+	json = sk_worker_json(&w->self);
+	pthread_mutex_unlock(&w->lock);
+	if (!json)
+		return;
+	if (sk_kv_put(w->n, SK_B_WORKERS, w->self.id, json, strlen(json), NULL))
+		sk_debug("membership refresh failed");
+	free(json);
+}
+
+struct keeper {
+	struct wk *w;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int quit;
+};
+
+/*
+ * Membership every second and lease renewal (+WPI for every running job)
+ * every lease/3, from one thread, so a slow NATS never stalls a slot.
+ */
+static void *keeper_main(void *arg)
+{
+	struct keeper *k = arg;
+	struct wk *w = k->w;
+	int64_t wpi_every = w->lease_ms / 3 > 50 ? w->lease_ms / 3 : 50;
+	int64_t next_member = 0, next_wpi = sk_mono_ms() + wpi_every;
+
+	pthread_mutex_lock(&k->lock);
+	while (!k->quit) {
+		int64_t now = sk_mono_ms(), until;
+		struct timespec ts;
+
+		pthread_mutex_unlock(&k->lock);
+		if (now >= next_wpi) {
+			char acks[64][ACK_SUBJ_MAX];
+			int na = 0;
+
+			pthread_mutex_lock(&w->lock);
+			for (int i = 0; i < w->nslots && na < 64; i++)
+				if (w->slots[i].ack[0])
+					memcpy(acks[na++], w->slots[i].ack,
+					       ACK_SUBJ_MAX);
+			pthread_mutex_unlock(&w->lock);
+			for (int i = 0; i < na; i++)
+				sk_js_ack(w->n, acks[i], SK_ACK_WPI, false);
+			next_wpi = now + wpi_every;
+		}
+		if (now >= next_member) {
+			publish_membership(w);
+			next_member = now + MEMBERSHIP_MS;
+		}
+		until = next_wpi < next_member ? next_wpi : next_member;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		{
+			int64_t d = until - sk_mono_ms();
+			if (d < 1)
+				d = 1;
+			ts.tv_sec += d / 1000;
+			ts.tv_nsec += (d % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+		}
+		pthread_mutex_lock(&k->lock);
+		if (!k->quit)
+			pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+/* --- fetch loop and drain ---------------------------------------------------- */
+
+static void enqueue(struct wk *w, natsMsg *m)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		sk_js_ack(w->n, natsMsg_GetReply(m), SK_ACK_NAK, false);
+		natsMsg_Destroy(m);
+		return;
+	}
+	j->msg = m;
+	pthread_mutex_lock(&w->lock);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->busy++;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void hand_back(struct wk *w, natsMsg *m)
+{
+	const char *ack = natsMsg_GetReply(m);
+
+	if (ack)
+		sk_js_ack(w->n, ack, SK_ACK_NAK, false);
+	natsMsg_Destroy(m);
+}
+
+static int busy_now(struct wk *w)
+{
+	int b;
+
+	pthread_mutex_lock(&w->lock);
+	b = w->busy;
+	pthread_mutex_unlock(&w->lock);
+	return b;
+}
+
+static void fetch_loop(struct wk *w)
+{
+	int64_t retry_at = 0;
+
+	while (!stop_requested()) {
+		int free_slots = w->nslots - busy_now(w);
+		natsMsg *m = NULL;
+		int ev;
+
+		if (free_slots > 0 && sk_pull_outstanding(w->pull) == 0 &&
+		    sk_mono_ms() >= retry_at) {
+			int rc = sk_pull_request(w->pull, free_slots,
+						 PULL_EXPIRES_MS);
+			if (rc && rc != -EBUSY)
+				retry_at = sk_mono_ms() + 200;
+		}
+		ev = sk_pull_next(w->pull, 100, &m);
+		if (ev == SK_PULL_MSG) {
+			if (busy_now(w) < w->nslots)
+				enqueue(w, m);
+			else
+				hand_back(w, m); /* a late batch: no room */
+		} else if (ev < 0) {
+			usleep(100 * 1000); /* closed or reconnecting */
+		}
+	}
+}
+
+static void drain(struct wk *w)
+{
+	int64_t deadline = sk_mono_ms() + w->grace_ms;
+	int64_t pull_end = sk_mono_ms() + PULL_EXPIRES_MS + 1500;
+	int handed = 0;
+
+	pthread_mutex_lock(&w->lock);
+	snprintf(w->self.state, sizeof(w->self.state), "draining");
+	pthread_mutex_unlock(&w->lock);
+	publish_membership(w);
+	sk_info("draining: %d running, grace %lld ms", busy_now(w),
+		(long long)w->grace_ms);
+	/*
+	 * The outstanding pull request may still deliver: hand those back at
+	 * once, until it has surely ended; meanwhile running jobs finish.
+	 */
+	while (sk_mono_ms() < pull_end || busy_now(w) > 0) {
+		natsMsg *m = NULL;
+		int ev;
+
+		if (stop_signals > 1 || sk_mono_ms() >= deadline)
+			w->abort_runs = 1; /* grace over: hand back the rest */
+		if (sk_mono_ms() >= pull_end &&
+		    sk_pull_outstanding(w->pull) == 0 && busy_now(w) == 0)
+			break;
+		ev = sk_pull_next(w->pull, 50, &m);
+		if (ev == SK_PULL_MSG) {
+			hand_back(w, m);
+			handed++;
+		}
+		if (sk_mono_ms() >= pull_end + w->grace_ms + 5000)
+			break; /* bounded no matter what */
+	}
+	if (handed)
+		sk_info("handed back %d invocations delivered while leaving",
+			handed);
+}
+
+/* --- main ---------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sukima worker --nats URL [--slots N] [--mem SIZE] "
+		"[--name NAME]\n"
+		"                     [--cache DIR] [--lease SECONDS] "
+		"[--grace SECONDS]\n"
+		"                     [--max-attempts N] [--connect-timeout "
+		"SECONDS] [--monitor PATH]\n"
+		"Joins the cloud through NATS (dials out), pulls invocations "
+		"for this CPU\narchitecture, runs each in a micro-VM "
+		"(sukima-vmm) and publishes the results.\n"
+		"  --nats URL           NATS server(s), comma separated "
+		"(or $SUKIMA_NATS)\n"
+		"  --slots N            invocations run at once (default: "
+		"CPUs)\n"
+		"  --mem SIZE           memory lent to functions (default: "
+		"half the RAM)\n"
+		"  --name NAME          shown by `sukima nodes` (default: "
+		"hostname)\n"
+		"  --cache DIR          artifact cache (default: "
+		"$XDG_CACHE_HOME/sukima/artifacts)\n"
+		"  --lease SECONDS      AckWait when this worker creates the "
+		"consumer (default 3)\n"
+		"  --grace SECONDS      on SIGTERM, time running invocations "
+		"get (default 10)\n"
+		"  --connect-timeout S  give up if NATS is unreachable this "
+		"long (default: never)\n");
+}
+
+static int find_monitor(char *out, size_t cap)
+{
+	const char *env = getenv("SUKIMA_VMM");
+	char self[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return access(out, X_OK) == 0 ? 0 : -ENOENT;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -ENOENT;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	if (snprintf(out, cap, "%s/sukima-vmm", self) >= (int)cap)
+		return -ENAMETOOLONG;
+	return access(out, X_OK) == 0 ? 0 : -ENOENT;
+}
+
+static int valid_worker_name(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') ||
+		      (s[n] >= 'A' && s[n] <= 'Z') ||
+		      (s[n] >= '0' && s[n] <= '9') || s[n] == '-' ||
+		      s[n] == '_' || s[n] == '.'))
+			return 0;
+	return n >= 1 && n <= SK_NAME_MAX;
+}
+
+static int parse_secs(const char *s, int64_t *ms)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0) || v > 86400)
+		return -EINVAL;
+	*ms = (int64_t)(v * 1000);
+	return 0;
+}
+
+int cmd_worker(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"nats", required_argument, NULL, 'n'},
+		{"slots", required_argument, NULL, 's'},
+		{"mem", required_argument, NULL, 'm'},
+		{"name", required_argument, NULL, 'N'},
+		{"cache", required_argument, NULL, 'c'},
+		{"lease", required_argument, NULL, 'l'},
+		{"grace", required_argument, NULL, 'g'},
+		{"max-attempts", required_argument, NULL, 'a'},
+		{"connect-timeout", required_argument, NULL, 't'},
+		{"monitor", required_argument, NULL, 'M'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *url = getenv("SUKIMA_NATS"), *name = NULL, *cache = NULL;
+	struct sk_nats_opts no = {0};
+	struct sk_cloud_cfg cfg;
+	struct keeper k = {0};
+	struct sigaction sa;
+	jsConsumerInfo *ci = NULL;
+	char durable[64], cache_buf[PATH_MAX], conn_name[160];
+	int64_t lease_ms = 3000, grace_ms = 10000, connect_ms = -1;
+	uint64_t mem = 0;
+	long slots = wk_host_cpus(), attempts = 5;
+	struct wk w;
+	int c, rc, started = 0;
+
+	sk_log_init("worker", SK_LOG_INFO);
+	memset(&w, 0, sizeof(w));
+	while ((c = getopt_long(argc, argv, "n:s:m:N:c:l:g:a:t:M:h", longopts,
+				NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case 'n':
+			url = optarg;
+			break;
+		case 's':
+			slots = strtol(optarg, &end, 10);
+			if (*end || slots < 1 || slots > 256) {
+				fprintf(stderr, "sukima worker: --slots must "
+						"be 1..256\n");
+				return 2;
+			}
+			break;
+		case 'm':
+			if (sk_parse_size(optarg, &mem) || mem < (1 << 20)) {
+				fprintf(stderr,
+					"sukima worker: bad --mem "
+					"'%s' (e.g. 2G, 512M)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'N':
+			if (!valid_worker_name(optarg)) {
+				fprintf(stderr,
+					"sukima worker: --name must be 1-63 "
+					"of [A-Za-z0-9._-]\n");
+				return 2;
+			}
+			name = optarg;
+			break;
+		case 'c':
+			cache = optarg;
+			break;
+		case 'l':
+			if (parse_secs(optarg, &lease_ms) || lease_ms < 100) {
+				fprintf(stderr,
+					"sukima worker: bad --lease "
+					"'%s' (seconds, >= 0.1)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'g':
+			if (parse_secs(optarg, &grace_ms)) {
+				fprintf(stderr,
+					"sukima worker: bad --grace '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'a':
+			attempts = strtol(optarg, &end, 10);
+			if (*end || attempts < 1 || attempts > 100) {
+				fprintf(stderr, "sukima worker: "
+						"--max-attempts must be "
+						"1..100\n");
+				return 2;
+			}
+			break;
+		case 't':
+			if (parse_secs(optarg, &connect_ms)) {
+				fprintf(stderr,
+					"sukima worker: bad "
+					"--connect-timeout '%s'\n",
+					optarg);
+				return 2;
+			}
+			if (connect_ms == 0)
+				connect_ms = 1;
+			break;
+		case 'M':
+			setenv("SUKIMA_VMM", optarg, 1);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sukima worker: unexpected argument '%s'\n",
+			argv[optind]);
+		return 2;
+	}
+	if (!url || !*url) {
+		fprintf(stderr, "sukima worker: --nats URL is required (or "
+				"set SUKIMA_NATS)\n");
+		return 2;
+	}
+	if (find_monitor(w.monitor, sizeof(w.monitor))) {
+		fprintf(stderr,
+			"sukima worker: the monitor sukima-vmm was not found "
+			"beside this binary nor at $SUKIMA_VMM\n");
+		return 1;
+	}
+	if (!cache) {
+		const char *xdg = getenv("XDG_CACHE_HOME"),
+			   *home = getenv("HOME");
+		if (xdg && *xdg)
+			snprintf(cache_buf, sizeof(cache_buf),
+				 "%s/sukima/artifacts", xdg);
+		else
+			snprintf(cache_buf, sizeof(cache_buf),
+				 "%s/.cache/sukima/artifacts",
+				 home && *home ? home : "/tmp");
+		cache = cache_buf;
+	}
+	rc = wk_cache_init(cache);
+	if (rc) {
+		fprintf(stderr, "sukima worker: cannot create cache %s: %s\n",
+			cache, strerror(-rc));
+		return 1;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Identity and membership entry. */
+	sk_new_id(w.self.id);
+	wk_host_facts(w.self.hostname, sizeof(w.self.hostname), w.self.os,
+		      sizeof(w.self.os), w.self.arch, sizeof(w.self.arch),
+		      w.self.flavour, sizeof(w.self.flavour));
+	snprintf(w.self.name, sizeof(w.self.name), "%.63s",
+		 name ? name : w.self.hostname);
+	w.self.slots = (uint32_t)slots;
+	w.self.mem_mib = mem ? mem >> 20 : wk_host_mem_mib() / 2;
+	snprintf(w.self.state, sizeof(w.self.state), "idle");
+	snprintf(w.self.version, sizeof(w.self.version), "%s", SK_VERSION);
+	w.nslots = (int)slots;
+	w.grace_ms = grace_ms;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+
+	snprintf(conn_name, sizeof(conn_name), "sukima-worker %s %s",
+		 w.self.name, w.self.id);
+	no.urls = url;
+	no.name = conn_name;
+	no.connect_wait_ms = connect_ms;
+	no.stop = stop_requested;
+	rc = sk_nats_connect(&w.n, &no);
+	if (rc == -EINTR)
+		return 0;
+	if (rc) {
+		fprintf(stderr,
+			"sukima worker: cannot connect to NATS at %s: "
+			"%s\n",
+			url,
+			rc == -ENOTCONN ? "no server answered" : strerror(-rc));
+		return 1;
+	}
+	sk_cloud_cfg_default(&cfg);
+	cfg.lease_ms = lease_ms;
+	cfg.max_attempts = (int)attempts;
+	{
+		static const char *archs[2];
+		archs[0] = w.self.arch;
+		cfg.archs = archs;
+	}
+	/* JetStream may still be starting: retry setup for a while. */
+	for (int tries = 0;; tries++) {
+		rc = sk_nats_setup(w.n, &cfg);
+		if (rc == 0 || stop_requested() || tries >= 50)
+			break;
+		usleep(200 * 1000);
+	}
+	if (rc) {
+		fprintf(stderr,
+			"sukima worker: cannot set up the NATS "
+			"streams and buckets: %s\n",
+			strerror(-rc));
+		sk_nats_close(w.n);
+		return 1;
+	}
+	/* The lease and attempt limit are the consumer's, whoever made it. */
+	snprintf(durable, sizeof(durable), SK_CONSUMER_PREFIX "%s",
+		 w.self.arch);
+	w.lease_ms = lease_ms;
+	w.max_attempts = (int)attempts;
+	if (js_GetConsumerInfo(&ci, w.n->js, SK_STREAM_WORK, durable, NULL,
+			       NULL) == NATS_OK) {
+		if (ci->Config && ci->Config->AckWait > 0)
+			w.lease_ms = ci->Config->AckWait / 1000000;
+		if (ci->Config && ci->Config->MaxDeliver > 1)
+			w.max_attempts = (int)ci->Config->MaxDeliver - 1;
+		jsConsumerInfo_Destroy(ci);
+	}
+	rc = sk_pull_open(w.n, SK_STREAM_WORK, durable, &w.pull);
+	if (rc) {
+		fprintf(stderr, "sukima worker: cannot subscribe: %s\n",
+			strerror(-rc));
+		sk_nats_close(w.n);
+		return 1;
+	}
+	w.slots = calloc((size_t)w.nslots, sizeof(*w.slots));
+	if (!w.slots) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < w.nslots; i++) {
+		struct slot_arg *a = malloc(sizeof(*a));
+
+		if (a) {
+			a->w = &w;
+			a->index = i;
+		}
+		if (!a ||
+		    pthread_create(&w.slots[i].thread, NULL, slot_main, a)) {
+			free(a);
+			rc = -EAGAIN;
+			goto out;
+		}
+		started++;
+	}
+	k.w = &w;
+	pthread_mutex_init(&k.lock, NULL);
+	pthread_cond_init(&k.cond, NULL);
+	publish_membership(&w);
+	if (pthread_create(&k.thread, NULL, keeper_main, &k)) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	sk_info("worker %s (%s) ready: pulling " SK_SUBJ_WORK "%s with %d "
+		"slots, lease %lld ms, %s, monitor %s",
+		w.self.id, w.self.name, w.self.arch, w.nslots,
+		(long long)w.lease_ms, w.self.flavour, w.monitor);
+
+	fetch_loop(&w);
+	drain(&w);
+
+	pthread_mutex_lock(&k.lock);
+	k.quit = 1;
+	pthread_cond_signal(&k.cond);
+	pthread_mutex_unlock(&k.lock);
+	pthread_join(k.thread, NULL);
+	rc = 0;
+out:
+	pthread_mutex_lock(&w.lock);
+	w.quit = 1;
+	pthread_cond_broadcast(&w.cond);
+	pthread_mutex_unlock(&w.lock);
+	for (int i = 0; i < started; i++)
+		pthread_join(w.slots[i].thread, NULL);
+	/* Leaving: the membership entry goes now, not at its TTL. */
+	sk_kv_delete(w.n, SK_B_WORKERS, w.self.id);
+	sk_pull_close(w.pull);
+	sk_nats_close(w.n);
+	free(w.slots);
+	sk_info("worker %s left (%llu done, %llu duplicates dropped)",
+		w.self.id, (unsigned long long)w.self.done,
+		(unsigned long long)w.self.duplicates);
+	return rc ? 1 : 0;
+}
