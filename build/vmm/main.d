@@ -1,1 +1,0 @@
-build/vmm/main.o: src/vmm/main.c
