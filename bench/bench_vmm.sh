@@ -48,7 +48,9 @@ fi
 
 : >"$TSV"
 bench() { # bench_spawn args..., appended to the TSV
-	"$BS" "$@" | tee -a "$TSV" >/dev/null
+	local out
+	out=$("$BS" "$@") || return 1
+	printf '%s\n' "$out" >>"$TSV"
 }
 echo "bench_vmm: cold start x$COLD_N ..."
 bench -n "$COLD_N" -w 5 \
@@ -71,7 +73,7 @@ bench -n "$COMPUTE_ITER" -w 1 \
 	nat-sha-glibc "$G/sha256gen.glibc" "$MIB" || exit 1
 
 awk -F'\t' -v sysn="$SYS_N" -v mib="$MIB" '
-{ med[$1] = $3; p99[$1] = $4; rss[$1] = $6; fails[$1] = $7; st[$1] = $8 }
+{ med[$1] = $3; p99[$1] = $4; mn[$1] = $5; rss[$1] = $6; fails[$1] = $7; st[$1] = $8 }
 function ms(us) { return sprintf("%.2f ms", us / 1000) }
 function cell(k, v) { return fails[k] ? sprintf("FAILED(%d)", st[k]) : v }
 function row(what, a, b, ratio, target) {
@@ -81,6 +83,10 @@ function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
 END {
 	bad = 0
 	for (k in fails) bad += fails[k]
+	n = split("vm-noop-musl nat-noop-musl vm-noop-glibc nat-noop-glibc " \
+		  "vm-sys-n vm-sys-0 nat-sys-n nat-sys-0 vm-sha-musl nat-sha-musl", need, " ")
+	for (i = 1; i <= n; i++)
+		if (!(need[i] in med)) { print "bench_vmm: no result for " need[i]; bad++ }
 	row("measure", "micro-VM", "native", "ratio", "target")
 	row("-------", "--------", "------", "-----", "------")
 	split("musl glibc pie", v, " ")
@@ -108,6 +114,8 @@ END {
 		row("3 sha256 of " mib " MiB, " w[i], cell(a, ms(med[a])),
 		    cell(b, ms(med[b])), ratio(med[a], med[b]),
 		    r <= 1.03 ? "<= 1.03: met" : "<= 1.03: MISSED")
+		row("  fastest run (least noise)", cell(a, ms(mn[a])),
+		    cell(b, ms(mn[b])), ratio(mn[a], mn[b]), "")
 	}
 	row("4 peak RSS, no-op musl", cell("vm-noop-musl", rss["vm-noop-musl"] " KiB"),
 	    cell("nat-noop-musl", rss["nat-noop-musl"] " KiB"), "", "")
