@@ -26,7 +26,9 @@ static void usage(FILE *f)
 		"  --timeout 10s    wall-clock limit (ms, s, m; plain number: "
 		"seconds)\n"
 		"  --env K=V        environment variable (repeatable)\n"
-		"  --arg A          argument after argv[0] (repeatable)\n");
+		"  --arg A          argument after argv[0] (repeatable)\n"
+		"  --argv0 NAME     argv[0] the function sees (default: the "
+		"ELF's file name)\n");
 }
 
 /* "500ms", "10s", "2m", "10" (seconds) -> ms. */
@@ -59,6 +61,7 @@ int cmd_deploy(int argc, char **argv)
 		{"env", required_argument, NULL, 'e'},
 		{"arg", required_argument, NULL, 'a'},
 		{"max-output", required_argument, NULL, 'o'},
+		{"argv0", required_argument, NULL, '0'},
 		{"gateway", required_argument, NULL, 'g'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
@@ -130,6 +133,9 @@ int cmd_deploy(int argc, char **argv)
 		case 'a':
 			json_array_append_new(args, json_string(optarg));
 			break;
+		case '0':
+			json_object_set_new(req, "argv0", json_string(optarg));
+			break;
 		case 'g':
 			gwopt = optarg;
 			break;
@@ -190,6 +196,13 @@ int cmd_deploy(int argc, char **argv)
 
 	/* Step 2: the function, version+1 if it exists. */
 	json_object_set_new(req, "name", json_string(name));
+	/* busybox and friends dispatch on argv[0]: keep the file's name. */
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (!json_object_get(req, "argv0") && strlen(base) <= 64 &&
+	    base[strspn(base, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+			      "QRSTUVWXYZ0123456789._+-")] == '\0' &&
+	    strcmp(base, ".") && strcmp(base, ".."))
+		json_object_set_new(req, "argv0", json_string(base));
 	json_object_set(req, "argv", args);
 	json_object_set(req, "env", env);
 	txt = json_dumps(req, JSON_COMPACT);

@@ -226,6 +226,18 @@ int gw_elf_check(const void *buf, size_t len, const char **why)
 	return 0;
 }
 
+int gw_argv0_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > GW_ARGV0_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || strchr("._+-", s[i])))
+			return 0;
+	return 1;
+}
+
 int gw_digest_valid(const char *s)
 {
 	size_t i;
@@ -380,6 +392,17 @@ json_t *gw_deploy_parse(const char *body, size_t len, char *err, size_t errlen)
 			}
 			json_object_set(env, k, e);
 		}
+	}
+	v = json_object_get(in, "argv0");
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v) ||
+		    !gw_argv0_valid(json_string_value(v))) {
+			snprintf(err, errlen,
+				 "argv0 must be 1-%d of [A-Za-z0-9._+-]",
+				 GW_ARGV0_MAX);
+			goto fail;
+		}
+		json_object_set(out, "argv0", v);
 	}
 	json_decref(in);
 	return out;

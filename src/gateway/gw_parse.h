@@ -94,6 +94,10 @@ int gw_header_env_name(const char *header, char *out, size_t outlen);
  */
 int gw_elf_check(const void *buf, size_t len, const char **why);
 
+/* A program name for argv[0]: 1-64 of [A-Za-z0-9._+-], not "." or "..". */
+#define GW_ARGV0_MAX 64
+int gw_argv0_valid(const char *s);
+
 /* Lowercase hex SHA-256 (64 chars)? */
 int gw_digest_valid(const char *s);
 
@@ -110,7 +114,7 @@ int gw_digest_valid(const char *s);
  * Validate a deploy request body (JSON) and return the function JSON to
  * store, minus version/created (filled by the caller).  Accepted keys:
  * name (or service), digest, mem_mib, timeout_ms, max_output, argv, env
- * (object of strings), arch, replicas.  Returns a new object (the caller
+ * (object of strings), arch, replicas, argv0.  Returns a new object (the caller
  * owns it) or NULL with err (errlen) set to a one-line reason.
  */
 json_t *gw_deploy_parse(const char *body, size_t len, char *err, size_t errlen);
