@@ -11,6 +11,9 @@
 #     native, ratio;
 #  4. monitor peak RSS per micro-VM (ru_maxrss of the monitor from wait4);
 #  5. the native columns are the baseline: posix_spawn per request.
+# Also, when the VMM objects link (bench_inproc.c, the src/vmm/vmm.h API):
+# create -> load -> run -> destroy inside one process, phase by phase, i.e.
+# cold start without spawning and exec'ing the monitor.
 # Knobs: BENCH_COLD_N (200), BENCH_SYS_N (5000 calls), BENCH_SYS_ITER (11),
 # BENCH_MIB (64), BENCH_COMPUTE_ITER (7). Raw numbers (TSV) go to
 # $SUKIMA_BUILD/reports/bench_vmm.tsv.
@@ -31,6 +34,13 @@ mkdir -p "$B/bench" "$B/reports"
 make -s O="$B" guests >/dev/null || exit 1
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$BS" \
 	bench/bench_spawn.c || exit 1
+# In-process driver: optional (the library API may change under it).
+INPROC=$B/bench/bench_inproc
+rm -f "$INPROC"
+cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -Isrc -o "$INPROC" \
+	bench/bench_inproc.c $(ls "$B"/vmm/*.o | grep -v '/main\.o$') \
+	-lseccomp 2>"$B/reports/bench_inproc.build.log" ||
+	echo "bench_vmm: in-process driver did not build (see $B/reports/bench_inproc.build.log)"
 [ -x "$VMM" ] || {
 	echo "bench_vmm: $VMM not built"
 	exit 1
@@ -72,6 +82,14 @@ bench -n "$COMPUTE_ITER" -w 1 \
 	vm-sha-glibc "$VMM" "$G/sha256gen.glibc" "$MIB" -- \
 	nat-sha-glibc "$G/sha256gen.glibc" "$MIB" || exit 1
 
+if [ -x "$INPROC" ]; then
+	echo "bench_vmm: in-process x$COLD_N ..."
+	for v in musl glibc; do
+		"$INPROC" "$COLD_N" "$G/noop.$v" | sed "s/^/inproc-$v-/" >>"$TSV" ||
+			echo "bench_vmm: in-process $v failed"
+	done
+fi
+
 awk -F'\t' -v sysn="$SYS_N" -v mib="$MIB" '
 { med[$1] = $3; p99[$1] = $4; mn[$1] = $5; rss[$1] = $6; fails[$1] = $7; st[$1] = $8 }
 function ms(us) { return sprintf("%.2f ms", us / 1000) }
@@ -98,6 +116,15 @@ END {
 		    cell(b, ms(med[b])), ratio(med[a], med[b]), t)
 		row("  p99", cell(a, ms(p99[a])), cell(b, ms(p99[b])),
 		    ratio(p99[a], p99[b]), "")
+	}
+	for (i = 1; i <= 2; i++) {
+		k = "inproc-" v[i] "-"
+		if (!((k "total") in med))
+			continue
+		row("1b in-process no-op " v[i] " (median)", ms(med[k "total"]), "",
+		    "", sprintf("create %.0f + load %.0f + run %.0f + destroy %.0f us",
+				med[k "create"], med[k "load"], med[k "run"], med[k "destroy"]))
+		row("  p99", ms(p99[k "total"]), "", "", "")
 	}
 	row("1 cold start busybox true", cell("vm-bb-true", ms(med["vm-bb-true"])),
 	    cell("nat-bb-true", ms(med["nat-bb-true"])),
