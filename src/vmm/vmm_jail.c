@@ -1,7 +1,6 @@
 /* vmm_jail.c: the monitor's jail (idle priority, namespaces, empty root, rlimits, seccomp). */
 #include "vmm/vmm_jail.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -292,20 +291,6 @@ static int jail_close_fds(const struct vmm_jail_cfg *cfg, int *top)
 	return 0;
 }
 
-/* Bytes of address space mapped now (before the root goes away). */
-static uint64_t jail_mapped_bytes(void)
-{
-	unsigned long long pages = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu", &pages) != 1)
-		pages = 0;
-	fclose(f);
-	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 static int set_limit(int res, rlim_t v)
 {
 	struct rlimit rl = {.rlim_cur = v, .rlim_max = v};
@@ -330,11 +315,10 @@ static int out_to_file(const struct vmm_jail_cfg *cfg)
  * NOFILE to what is open (no new descriptor can appear), CORE 0 (guest
  * memory never lands on disk), FSIZE 0 unless our output is a regular
  * file, NPROC 0 unless threads are wanted (not enforced for root; the
- * filter is), AS to what is mapped plus the headroom (not under ASan,
- * whose shadow reservations would trip it).
+ * filter is), AS to cfg->as_limit (not under ASan, whose shadow
+ * reservations would trip it).
  */
-static int jail_rlimits(const struct vmm_jail_cfg *cfg, int top,
-			uint64_t mapped)
+static int jail_rlimits(const struct vmm_jail_cfg *cfg, int top)
 {
 	int rc;
 
@@ -347,8 +331,7 @@ static int jail_rlimits(const struct vmm_jail_cfg *cfg, int top,
 	    (rc = set_limit(RLIMIT_NPROC, 0)))
 		return rc;
 #ifndef VMM_JAIL_ASAN
-	if (cfg->as_headroom && mapped &&
-	    (rc = set_limit(RLIMIT_AS, (rlim_t)(mapped + cfg->as_headroom))))
+	if (cfg->as_limit && (rc = set_limit(RLIMIT_AS, (rlim_t)cfg->as_limit)))
 		return rc;
 #endif
 	return 0;
@@ -497,33 +480,32 @@ out:
 
 int vmm_jail_find_fds(const char *prefix, int *fds, size_t max)
 {
-	size_t plen = strlen(prefix);
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	size_t n = 0;
+	size_t plen = strlen(prefix), n = 0;
+	int fd, misses = 0;
 
-	if (!d)
-		return -errno;
-	while ((e = readdir(d)) && n < max) {
-		char target[64];
+	for (fd = 0; fd < 4096 && misses < 32 && n < max; fd++) {
+		char path[40], target[64];
 		ssize_t len;
 
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+		/* Cheaper than a failing readlink for the closed ones. */
+		if (fcntl(fd, F_GETFD) < 0) {
+			misses++;
 			continue;
-		len = readlinkat(dirfd(d), e->d_name, target,
-				 sizeof(target) - 1);
+		}
+		misses = 0;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, target, sizeof(target) - 1);
 		if (len <= 0)
 			continue;
 		target[len] = '\0';
 		if (strncmp(target, prefix, plen) == 0)
-			fds[n++] = atoi(e->d_name);
+			fds[n++] = fd;
 	}
-	closedir(d);
 	return (int)n;
 }
 
 int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
-		     const int *out_fds, size_t n_out_fds)
+		     const int *out_fds, size_t n_out_fds, uint64_t mem_bytes)
 {
 	struct vmm_jail_cfg cfg = {
 		.prio = prio,
@@ -531,7 +513,7 @@ int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
 		.n_in_fds = 1,
 		.out_fds = out_fds,
 		.n_out_fds = n_out_fds,
-		.as_headroom = 256ull << 20,
+		.as_limit = mem_bytes + VMM_JAIL_AS_OVERHEAD,
 	};
 	int vcpu[16], vm[4], n, m;
 
@@ -628,7 +610,6 @@ static void jail_test_hook(const struct vmm_jail_cfg *cfg)
 
 int vmm_jail_enter(const struct vmm_jail_cfg *cfg)
 {
-	uint64_t mapped = 0;
 	unsigned did = 0, ns;
 	int top, rc;
 
@@ -638,8 +619,6 @@ int vmm_jail_enter(const struct vmm_jail_cfg *cfg)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	did |= VMM_JAIL_DID_NNP;
-	if (cfg->as_headroom)
-		mapped = jail_mapped_bytes();
 
 	/* Namespaces and the empty root only where the kernel allows. */
 	ns = jail_namespaces();
@@ -653,7 +632,7 @@ int vmm_jail_enter(const struct vmm_jail_cfg *cfg)
 	if ((rc = jail_close_fds(cfg, &top)) < 0)
 		return rc;
 	did |= VMM_JAIL_DID_FDS;
-	if ((rc = jail_rlimits(cfg, top, mapped)) < 0)
+	if ((rc = jail_rlimits(cfg, top)) < 0)
 		return rc;
 	did |= VMM_JAIL_DID_RLIMITS;
 	jail_applied = did;

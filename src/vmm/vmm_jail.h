@@ -41,8 +41,7 @@ struct vmm_jail_cfg {
 	size_t n_out_fds;
 	const int *keep_fds; /* kept open, nothing but close() allowed */
 	size_t n_keep_fds;
-	uint64_t as_headroom; /* RLIMIT_AS = what is mapped now + this;
-				      0 leaves RLIMIT_AS alone */
+	uint64_t as_limit; /* RLIMIT_AS in bytes; 0 leaves it alone */
 };
 
 /*
@@ -70,8 +69,10 @@ int vmm_jail_enter(const struct vmm_jail_cfg *cfg);
 /*
  * Find descriptors whose /proc/self/fd link starts with (prefix), e.g.
  * "anon_inode:kvm-vcpu" or "anon_inode:kvm-vm", so the caller needs no
- * backend internals.  Fills up to (max) into (fds); returns how many, or
- * -errno.  Before the jail only (it reads /proc).
+ * backend internals.  Descriptors are probed upwards from 0 and the scan
+ * stops after 32 closed ones in a row (the monitor's are allocated lowest
+ * first).  Fills up to (max) into (fds); returns how many.  Before the
+ * jail only (it reads /proc links; it opens nothing).
  */
 int vmm_jail_find_fds(const char *prefix, int *fds, size_t max);
 
@@ -80,11 +81,16 @@ int vmm_jail_find_fds(const char *prefix, int *fds, size_t max);
  * applied (--no-jail); otherwise vmm_jail_enter() with the vCPU descriptors
  * (ioctls) and VM descriptors (kept) found by vmm_jail_find_fds(), (in_fd)
  * readable, (out_fds) writable
- * (negative entries ignored), RLIMIT_AS at what is mapped + 256 MiB.
+ * (negative entries ignored), RLIMIT_AS at (mem_bytes), the guest memory,
+ * + VMM_JAIL_AS_OVERHEAD.
  * Same preconditions and returns as vmm_jail_enter().
  */
 int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
-		     const int *out_fds, size_t n_out_fds);
+		     const int *out_fds, size_t n_out_fds, uint64_t mem_bytes);
+
+/* Address space a monitor may use beyond its guest memory (binary, libc,
+ * kvm_run, allocations; about 3 MiB are used). */
+#define VMM_JAIL_AS_OVERHEAD (256ull << 20)
 
 /* VMM_JAIL_DID_* bits of the steps the last vmm_jail_enter() applied. */
 unsigned vmm_jail_applied(void);

@@ -53,7 +53,7 @@ static int child_body(enum act act, unsigned flags, int unpriv, int in, int out,
 		.n_out_fds = 1,
 		.keep_fds = &spare,
 		.n_keep_fds = 1,
-		.as_headroom = 256u << 20,
+		.as_limit = 1ull << 30,
 	};
 	unsigned mask;
 	char c;
