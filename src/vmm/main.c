@@ -10,13 +10,15 @@
 
 #include "vmm/vmm.h"
 #include "vmm/vmm_elf.h"
+#include "vmm/vmm_jail.h"
 
 #define ELF_MAX_FILE (1ULL << 30)
 
 static const char usage_text[] =
 	"usage: sukima-vmm [--mem SIZE] [--timeout SECONDS] "
 	"[--max-output BYTES]\n"
-	"                  [--env KEY=VALUE]... [--trace] ELF [ARGS...]\n";
+	"                  [--env KEY=VALUE]... [--trace] ELF [ARGS...]\n"
+	"                  [--no-jail] [--priority idle|normal]\n";
 
 __attribute__((format(printf, 2, 3))) static int die(int status,
 						     const char *fmt, ...)
@@ -120,6 +122,8 @@ int main(int argc, char **argv)
 	const char *why;
 	char **env;
 	int nenv = 0, i, r, status;
+	int jail = 1;				      /* --no-jail */
+	enum vmm_jail_prio prio = VMM_JAIL_PRIO_IDLE; /* --priority */
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
@@ -140,6 +144,10 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--trace") == 0) {
 			cfg.trace = 1;
+			continue;
+		}
+		if (strcmp(a, "--no-jail") == 0) {
+			jail = 0;
 			continue;
 		}
 		if (strcmp(a, "--help") == 0) {
@@ -196,6 +204,16 @@ int main(int argc, char **argv)
 					   "--env: '%s' is not KEY=VALUE", val);
 			}
 			env[nenv++] = (char *)val;
+		} else if (strncmp(a, "--priority", n) == 0 && n == 10) {
+			if (strcmp(val, "idle") && strcmp(val, "normal")) {
+				free(env);
+				return die(VMM_STATUS_USAGE,
+					   "--priority: '%s' is not idle or "
+					   "normal",
+					   val);
+			}
+			prio = strcmp(val, "idle") ? VMM_JAIL_PRIO_NORMAL
+						   : VMM_JAIL_PRIO_IDLE;
 		} else if (strncmp(a, "--backend", n) == 0 && n == 9) {
 			cfg.backend = val;
 		} else {
@@ -249,6 +267,21 @@ int main(int argc, char **argv)
 	free(buf);
 	buf = NULL;
 
+	/* The jail (vmm_jail.h, docs/security.md): everything is open and
+	 * mapped, no guest instruction has run yet.  SCHED_IDLE even with
+	 * --no-jail unless --priority normal. */
+	{
+		const int outs[] = {cfg.out_fd, cfg.err_fd, cfg.trace_fd};
+
+		r = vmm_jail_monitor(jail, prio, cfg.in_fd, outs, 3,
+				     cfg.mem_size);
+		if (r) {
+			status = die(VMM_STATUS_SETUP,
+				     "cannot jail the monitor: %s",
+				     strerror(-r));
+			goto out;
+		}
+	}
 	vmm_run(vm, &res);
 	status = res.status;
 	if (res.reason != VMM_EXITED) {
