@@ -165,7 +165,8 @@ static void build_descriptors(struct vmm *vm)
 		e[2] = VMM_SEL_KCODE;
 		e[3] = 0;
 		e[4] = 0;    /* IST */
-		e[5] = 0x8e; /* present, DPL 0, 64-bit interrupt gate */
+		/* int3 and into may be used from user mode, as on Linux. */
+		e[5] = v == 3 || v == 4 ? 0xee : 0x8e; /* 64-bit intr. gate */
 		e[6] = (uint8_t)(h >> 16);
 		e[7] = (uint8_t)(h >> 24);
 		e[8] = (uint8_t)(h >> 32);
