@@ -164,7 +164,7 @@ static void build_descriptors(struct vmm *vm)
 		e[1] = (uint8_t)(h >> 8);
 		e[2] = VMM_SEL_KCODE;
 		e[3] = 0;
-		e[4] = 0;    /* IST */
+		e[4] = 0; /* IST */
 		/* int3 and into may be used from user mode, as on Linux. */
 		e[5] = v == 3 || v == 4 ? 0xee : 0x8e; /* 64-bit intr. gate */
 		e[6] = (uint8_t)(h >> 16);
