@@ -162,6 +162,9 @@ json_t *gw_kv_list(struct gw *g, enum sk_bucket b);
 int gw_publish_work(struct gw *g, const char *arch, const char *id,
 		    const char *sk_call, const void *body, size_t len);
 
+/* sk_callrec_json() without an empty "worker" key (malloc'd or NULL). */
+char *gw_callrec_json(const struct sk_callrec *cr);
+
 /* Remember the X-Callback-Url of an async call (sk_calls "<id>.cb"). */
 int gw_callback_save(struct gw *g, const char *id, const char *url);
 

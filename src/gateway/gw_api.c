@@ -591,7 +591,7 @@ static int h_invoke_async(struct gw_req *r)
 	cr.status = SK_ST_QUEUED;
 	cr.async = 1;
 	cr.queued_at_us = sk_now_us();
-	rec = sk_callrec_json(&cr);
+	rec = gw_callrec_json(&cr);
 	if (!skcall || !rec) {
 		ret = gw_respond_error(r, 500, "out of memory");
 		goto out;

@@ -209,6 +209,30 @@ int gw_live_workers(struct gw *g)
 	return live;
 }
 
+char *gw_callrec_json(const struct sk_callrec *cr)
+{
+	char *txt = sk_callrec_json(cr), *out;
+	json_t *j;
+
+	/*
+	 * sk_callrec_parse() refuses an empty "worker" that sk_callrec_json()
+	 * writes, and a worker replaces a record it cannot parse, which
+	 * would undo a cancel: leave the key out until it has a value.
+	 */
+	if (!txt || cr->worker[0])
+		return txt;
+	j = json_loads(txt, 0, NULL);
+	if (!j)
+		return txt;
+	json_object_del(j, "worker");
+	out = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!out)
+		return txt;
+	free(txt);
+	return out;
+}
+
 static void copy_str(char *dst, size_t cap, const char *src)
 {
 	size_t n = strnlen(src, cap - 1);
@@ -236,7 +260,7 @@ static void check_start(struct gw *g, const char *id, const char *function)
 	cr.status = SK_ST_CANCELLED;
 	cr.reason = strdup("no worker started it within the gateway's wait");
 	cr.ended_at_us = sk_now_us();
-	txt = sk_callrec_json(&cr);
+	txt = gw_callrec_json(&cr);
 	sk_callrec_free(&cr);
 	if (!txt)
 		return;
