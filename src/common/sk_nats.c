@@ -91,9 +91,11 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
+	struct sk_nats *n = closure;
+
 	(void)nc;
-	(void)closure;
-	sk_warn("nats: disconnected, reconnecting");
+	if (!n->closing)
+		sk_warn("nats: disconnected, reconnecting");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -175,7 +177,7 @@ int sk_nats_connect(struct sk_nats **out, const struct sk_nats_opts *o)
 	natsOptions_SetTimeout(opts, 2000);
 	natsOptions_SetPingInterval(opts, 2000);
 	natsOptions_SetMaxPingsOut(opts, 2);
-	natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
+	natsOptions_SetDisconnectedCB(opts, on_disconnected, n);
 	natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
 	natsOptions_SetErrorHandler(opts, on_async_error, NULL);
 
@@ -234,6 +236,7 @@ void sk_nats_close(struct sk_nats *n)
 	for (int i = 0; i < SK_B__COUNT; i++)
 		kvStore_Destroy(n->kv[i]);
 	jsCtx_Destroy(n->js);
+	n->closing = 1;
 	if (n->nc) {
 		natsConnection_FlushTimeout(n->nc, 1000);
 		natsConnection_Close(n->nc);
@@ -274,6 +277,17 @@ static int add_consumer(struct sk_nats *n, const char *stream,
 	jsErrCode ec = 0;
 	natsStatus s;
 
+	/*
+	 * nats-server 2.9 turns a create of an existing durable with another
+	 * AckWait or MaxDeliver into an update: look first, so the first
+	 * creator's lease and attempt limit stay in force.
+	 */
+	if (js_GetConsumerInfo(&ci, n->js, stream, cc->Durable, NULL, NULL) ==
+	    NATS_OK) {
+		jsConsumerInfo_Destroy(ci);
+		return 0;
+	}
+	ci = NULL;
 	s = js_AddConsumer(&ci, n->js, stream, cc, NULL, &ec);
 	if (s == NATS_OK) {
 		jsConsumerInfo_Destroy(ci);

@@ -52,6 +52,7 @@ struct sk_nats {
 	kvStore *kv[SK_B__COUNT]; /* valid after sk_nats_setup() */
 	struct sk_cloud_cfg cfg;
 	char *urls;
+	volatile int closing; /* set by sk_nats_close: quiet disconnect */
 };
 
 struct sk_nats_opts {

@@ -3,7 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,45 @@ static char **build_argv(const struct wk_exec_req *req, char nums[3][32])
 	return av;
 }
 
+/*
+ * Start the monitor with the pipes as its stdio, in its own process group
+ * (a Ctrl-C aimed at the worker's terminal must not kill running
+ * functions: the worker decides), and with PR_SET_PDEATHSIG so a worker
+ * killed outright (SIGKILL, OOM) takes its monitors with it instead of
+ * leaving them running to their timeout.  vfork: no copy of the worker's
+ * address space; signals stay blocked until the child has reset them, so
+ * no handler of ours runs in the child.  Returns the pid or -errno.
+ */
+static pid_t spawn_monitor(const char *path, char **av, int in, int out,
+			   int err)
+{
+	sigset_t all, old, none;
+	pid_t parent = getpid(), pid;
+	int e;
+
+	sigfillset(&all);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = vfork();
+	if (pid == 0) {
+		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(125);
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(125); /* the worker died in between */
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(path, av, environ);
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return pid < 0 ? -e : pid;
+}
+
 static void set_nonblock(int fd)
 {
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -115,9 +155,6 @@ static void find_reason(struct run *r)
 int wk_exec_run(const struct wk_exec_req *req, struct wk_exec_res *res)
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, dfl;
 	char nums[3][32];
 	char **av = NULL;
 	struct run r;
@@ -143,35 +180,15 @@ int wk_exec_run(const struct wk_exec_req *req, struct wk_exec_res *res)
 		rc = -errno;
 		goto host_fail;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGPIPE);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGINT);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
-	/*
-	 * Own process group: a Ctrl-C aimed at the worker's terminal must not
-	 * kill running functions; the worker decides (drain, then hand back).
-	 */
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
-					      POSIX_SPAWN_SETSIGMASK |
-					      POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawn(&pid, req->monitor, &fa, &at, av, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	pid = spawn_monitor(req->monitor, av, in[0], out[1], err[1]);
+	rc = pid < 0 ? (int)-pid : 0;
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
 	in[0] = out[1] = err[1] = -1;
 	if (rc) {
 		rc = -rc;
+		pid = -1;
 		goto host_fail;
 	}
 	set_nonblock(in[1]);

@@ -655,22 +655,22 @@ static void drain(struct wk *w)
 	 * The outstanding pull request may still deliver: hand those back at
 	 * once, until it has surely ended; meanwhile running jobs finish.
 	 */
-	while (sk_mono_ms() < pull_end || busy_now(w) > 0) {
+	for (;;) {
 		natsMsg *m = NULL;
 		int ev;
 
 		if (stop_signals > 1 || sk_mono_ms() >= deadline)
 			w->abort_runs = 1; /* grace over: hand back the rest */
-		if (sk_mono_ms() >= pull_end &&
-		    sk_pull_outstanding(w->pull) == 0 && busy_now(w) == 0)
+		/* Done when the last pull request ended and nothing runs. */
+		if (sk_pull_outstanding(w->pull) == 0 && busy_now(w) == 0)
 			break;
+		if (sk_mono_ms() >= pull_end + w->grace_ms + 5000)
+			break; /* bounded no matter what */
 		ev = sk_pull_next(w->pull, 50, &m);
 		if (ev == SK_PULL_MSG) {
 			hand_back(w, m);
 			handed++;
 		}
-		if (sk_mono_ms() >= pull_end + w->grace_ms + 5000)
-			break; /* bounded no matter what */
 	}
 	if (handed)
 		sk_info("handed back %d invocations delivered while leaving",
