@@ -276,9 +276,15 @@ int cmd_status(int argc, char **argv)
 		printf("%-12s %lld\n", "exit code:", num(s, "exit_code"));
 	if (str(s, "reason")[0])
 		printf("%-12s %s\n", "reason:", str(s, "reason"));
-	if (json_object_get(s, "output_b64"))
-		printf("%-12s %zu bytes base64 (sukima status %s --output)\n",
-		       "output:", strlen(str(s, "output_b64")), str(s, "id"));
+	if (json_object_get(s, "output_b64")) {
+		const char *b = str(s, "output_b64");
+		size_t n = strlen(b), pad = 0;
+
+		while (pad < 2 && n > pad && b[n - 1 - pad] == '=')
+			pad++;
+		printf("%-12s %zu bytes (sukima status %s --output)\n",
+		       "output:", n / 4 * 3 - pad, str(s, "id"));
+	}
 	if (str(s, "stderr")[0])
 		printf("stderr (tail):\n%s\n", str(s, "stderr"));
 	json_decref(s);
