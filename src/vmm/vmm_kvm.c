@@ -55,7 +55,7 @@ static int set_msrs(struct vmm_backend *b, const uint32_t *idx,
 static int setup_cpuid(struct vmm *vm, struct vmm_backend *b)
 {
 	struct kvm_cpuid2 *c = NULL;
-	int n = 64, r;
+	int n = 128, r;
 
 	for (;;) {
 		free(c);
