@@ -97,8 +97,7 @@ static void join_argv(json_t *a, char *out, size_t n)
 	json_t *v;
 
 	out[0] = '\0';
-	json_array_foreach(a, i, v)
-	{
+	for (i = 0; i < json_array_size(a) && (v = json_array_get(a, i)); i++) {
 		int k = snprintf(out + w, n - w, "%s%s", w ? " " : "",
 				 json_string_value(v) ? json_string_value(v)
 						      : "");
@@ -126,8 +125,9 @@ int cmd_ls(int argc, char **argv)
 	} else {
 		printf("%-24s %7s %6s %9s %10s  %-12s  %s\n", "NAME", "VERSION",
 		       "MEM", "TIMEOUT", "SIZE", "SHA256", "ARGS");
-		json_array_foreach(a, i, f)
-		{
+		for (i = 0;
+		     i < json_array_size(a) && (f = json_array_get(a, i));
+		     i++) {
 			join_argv(json_object_get(f, "argv"), args,
 				  sizeof(args));
 			printf("%-24s %7lld %5lldM %8.1fs %10lld  %-12.12s  "
@@ -173,8 +173,13 @@ int cmd_describe(int argc, char **argv)
 	printf("args:        %s\n", args);
 	printf("env:        %s\n",
 	       json_object_size(json_object_get(f, "env")) ? "" : " (none)");
-	json_object_foreach(json_object_get(f, "env"), k, v)
+	json_t *env = json_object_get(f, "env");
+	for (void *it = json_object_iter(env); it;
+	     it = json_object_iter_next(env, it)) {
+		k = json_object_iter_key(it);
+		v = json_object_iter_value(it);
 		printf("  %s=%s\n", k, json_string_value(v));
+	}
 	printf("created:     %s\n", str(f, "created"));
 	json_decref(f);
 	return 0;
@@ -309,13 +314,15 @@ int cmd_nodes(int argc, char **argv)
 		printf("%-26s %-16s %-16s %-8s %-7s %-4s %-10s %5s %4s %5s\n",
 		       "ID", "NAME", "HOST", "OS", "ARCH", "HV", "STATE",
 		       "SLOTS", "BUSY", "LOAD");
-		json_array_foreach(a, i, w) printf(
-			"%-26.26s %-16.16s %-16.16s %-8.8s %-7.7s %-4.4s "
-			"%-10.10s %5lld %4lld %5.2f\n",
-			str(w, "id"), str(w, "name"), str(w, "hostname"),
-			str(w, "os"), str(w, "arch"), str(w, "flavour"),
-			str(w, "state"), num(w, "slots"), num(w, "busy"),
-			json_number_value(json_object_get(w, "load")));
+		for (i = 0;
+		     i < json_array_size(a) && (w = json_array_get(a, i)); i++)
+			printf("%-26.26s %-16.16s %-16.16s %-8.8s %-7.7s "
+			       "%-4.4s "
+			       "%-10.10s %5lld %4lld %5.2f\n",
+			       str(w, "id"), str(w, "name"), str(w, "hostname"),
+			       str(w, "os"), str(w, "arch"), str(w, "flavour"),
+			       str(w, "state"), num(w, "slots"), num(w, "busy"),
+			       json_number_value(json_object_get(w, "load")));
 		if (json_array_size(a) == 0)
 			printf("(no workers: start one with `sukima worker "
 			       "--nats URL`)\n");

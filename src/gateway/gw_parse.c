@@ -352,8 +352,9 @@ json_t *gw_deploy_parse(const char *body, size_t len, char *err, size_t errlen)
 				 GW_ARGV_MAX);
 			goto fail;
 		}
-		json_array_foreach(v, i, a)
-		{
+		for (i = 0;
+		     i < json_array_size(v) && (a = json_array_get(v, i));
+		     i++) {
 			if (!json_is_string(a) ||
 			    !str_ok(json_string_value(a))) {
 				snprintf(err, errlen,
@@ -378,8 +379,10 @@ json_t *gw_deploy_parse(const char *body, size_t len, char *err, size_t errlen)
 				 GW_ENV_MAX);
 			goto fail;
 		}
-		json_object_foreach(v, k, e)
-		{
+		for (void *it = json_object_iter(v); it;
+		     it = json_object_iter_next(v, it)) {
+			k = json_object_iter_key(it);
+			e = json_object_iter_value(it);
 			if (!env_name_ok(k) || !json_is_string(e) ||
 			    !str_ok(json_string_value(e))) {
 				snprintf(err, errlen,
