@@ -75,7 +75,7 @@ WORKER_OBJS := \
 	$(O)/worker/wk_main.o
 
 # sukima objstore (the NATS side of the CLI)
-CLI_OBJS += $(O)/cli/cmd_objstore.o
+CLI_OBJS += $(O)/cli/cmd_objstore.o $(O)/cli/cmd_up.o
 
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
 SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread
@@ -110,6 +110,18 @@ $(O)/guests/%.pie: tests/guests/%.c
 $(GUEST_BINS): $(wildcard tests/guests/*.h)
 
 guests: $(GUEST_BINS)
+
+# --- example functions deployed by `sukima up`: static musl ELFs -------
+EXAMPLES := echo upper hello sha256
+EXAMPLE_BINS := $(foreach e,$(EXAMPLES),$(O)/examples/$(e))
+
+$(O)/examples/%: examples/%.c
+	@mkdir -p $(dir $@)
+	musl-gcc -static $(GUEST_CFLAGS) -Werror -o $@ $<
+
+.PHONY: examples
+examples: $(EXAMPLE_BINS)
+all: examples
 
 # --- unit tests: tests/unit/test_X.c includes the .c files it tests -------
 UNIT_BINS := $(foreach t,$(UNIT_TESTS),$(O)/tests/unit/$(t))

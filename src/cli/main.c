@@ -16,6 +16,7 @@ static const struct cli_cmd commands[] = {
 	{"status", cmd_status, "show an invocation: ID [--output]"},
 	{"nodes", cmd_nodes, "list worker nodes"},
 	{"worker", cmd_worker, "run a worker agent (--nats URL [--slots N])"},
+	{"up", cmd_up, "run a local cloud: nats-server, gateway, workers"},
 	{"objstore", cmd_objstore, "put/get/info/rm artifacts in NATS"},
 	{NULL, NULL, NULL},
 };

@@ -14,11 +14,12 @@
 # irqbypass, ccp, kvm, kvm-amd, checks /dev/kvm, runs every case with its
 # own --timeout, prints `PASS name` / `FAIL name: why` and powers off.
 #
-# Cases: tests/vmm/cases.txt (NAME|BINARY|ARGS|STDIN|EXPECT, see the brief
-# in that file) plus kvmprobe (tests/stdkvm/kvmprobe.c), which checks that
-# standard KVM itself works there. `native` expectations are computed here,
-# on the host, by running the same binary with the same argv and env -i.
-# Cases expecting status 124 (timeout) get a short monitor --timeout.
+# Cases: tests/vmm/cases.txt (NAME|BINARY|ARGS|STDIN|EXPECT[|OPTS], the
+# format is described in that file) plus kvmprobe (tests/stdkvm/kvmprobe.c),
+# which checks that standard KVM itself works there. `native` expectations
+# are computed here, on the host: same binary, same argv, env -i, cwd the
+# build dir (/b in the VM). A case without --timeout in OPTS gets
+# --timeout $STDKVM_CASE_TIMEOUT (30), or 3 when it expects status 124.
 #
 # Ends with one line `N passed, N failed`; exits non-zero on any failure,
 # when the VM did not finish, or when the kernel could not be fetched.
@@ -145,10 +146,11 @@ else
 	while IFS= read -r line || [ -n "$line" ]; do
 		lineno=$((lineno + 1))
 		case $line in '' | '#'*) continue ;; esac
-		IFS='|' read -r name bin args stdin expect <<<"$line"
+		IFS='|' read -r name bin args stdin expect opts <<<"$line"
 		wanted "$name" || continue
 		found+=("$name")
-		if [ -z "$name" ] || [ -z "$bin" ] || [ -z "${expect:-}" ]; then
+		if [ -z "$name" ] || [ -z "$bin" ] || [ -z "${expect:-}" ] ||
+			[[ ${opts:-} == *'|'* ]]; then
 			fail "${name:-line$lineno}" "$CASES:$lineno: malformed line"
 			continue
 		fi
@@ -161,14 +163,14 @@ else
 			fail "$name" "$VMM did not build"
 			continue
 		fi
-		# EXPECT: native | status:N[:stderr~SUBSTRING]
+		# EXPECT: native | status:N[,N...][:stderr~SUBSTRING]
 		sub=
 		if [ "$expect" = native ]; then
 			mode=native
-		elif [[ $expect =~ ^status:([0-9]+)(:stderr~(.*))?$ ]]; then
+		elif [[ $expect =~ ^status:([0-9]+(,[0-9]+)*)(:stderr~(.*))?$ ]]; then
 			mode=status
 			want_rc=${BASH_REMATCH[1]}
-			sub=${BASH_REMATCH[3]}
+			sub=${BASH_REMATCH[4]}
 		else
 			fail "$name" "$CASES:$lineno: bad EXPECT '$expect'"
 			continue
@@ -219,9 +221,22 @@ else
 				continue
 			fi
 		fi
-		tmo=$CASE_TIMEOUT
-		[ "$want_rc" = 124 ] && tmo=$SHORT_TIMEOUT
+		# OPTS (sixth field) go before BINARY; without a --timeout there
+		# the case gets ours, scaled for TCG (short when 124 is expected).
+		read -ra o <<<"${opts:-}"
+		tmo=
+		for ((i = 0; i < ${#o[@]}; i++)); do
+			[ "${o[i]}" = --timeout ] && tmo=${o[i + 1]:-}
+		done
+		if [ -z "$tmo" ]; then
+			tmo=$CASE_TIMEOUT
+			[ "$want_rc" = 124 ] && tmo=$SHORT_TIMEOUT
+			o+=(--timeout "$tmo")
+		fi
+		tmo=${tmo%%.*} # the outer kill timer wants whole seconds
+		[[ $tmo =~ ^[0-9]+$ ]] || tmo=$CASE_TIMEOUT
 		add_case "$name" vmm "$vbin" "$args" "$vin" "$want_rc" "$tmo"
+		printf '%s' "${o[*]}" >"$cdir/opts"
 		[ "$mode" = native ] && mv "$T/native.out" "$cdir/exp"
 		[ -n "$sub" ] && printf '%s' "$sub" >"$cdir/sub"
 	done <"$CASES"
@@ -274,19 +289,35 @@ for d in $list; do
 		continue
 	fi
 	t=$(cat $d/timeout)
+	read -r t0 _ </proc/uptime
 	if [ "$(cat $d/kind)" = direct ]; then
 		timeout -s KILL $((t + 15)) $(cat $d/bin) $(cat $d/args) \
 			<$(cat $d/stdin) >/tmp/out 2>/tmp/err
 	else
-		timeout -s KILL $((t + 15)) /sukima-vmm --timeout $t \
+		timeout -s KILL $((t + 15)) /sukima-vmm $(cat $d/opts) \
 			$(cat $d/bin) $(cat $d/args) <$(cat $d/stdin) >/tmp/out 2>/tmp/err
 	fi
 	rc=$?
+	read -r t1 _ </proc/uptime
+	echo "TIME $name $t0 $t1"
 	want=$(cat $d/rc)
 	why=
-	if [ "$rc" != "$want" ]; then
+	case ",$want," in
+	*",$rc,"*) ;;
+	*)
 		why="status $rc, expected $want"
-		[ "$rc" = 137 ] && why="$why (killed: the monitor outlived --timeout $t)"
+		[ "$rc" = 137 ] && why="$why (killed: the monitor outlived its timeout by 15 s)"
+		;;
+	esac
+	# The monitor's contract: one "sukima: " line when it ended the
+	# function (status >= 120), none otherwise.
+	if [ -z "$why" ] && [ "$(cat $d/kind)" = vmm ]; then
+		nl=$(grep -c '^sukima: ' /tmp/err)
+		if [ "$rc" -ge 120 ] && [ "$nl" != 1 ]; then
+			why="status $rc with $nl 'sukima: ' lines on stderr, expected 1"
+		elif [ "$rc" -lt 120 ] && [ "$nl" != 0 ]; then
+			why="status $rc but the monitor printed $nl 'sukima: ' lines"
+		fi
 	fi
 	if [ -z "$why" ] && [ -f $d/exp ] && ! cmp -s /tmp/out $d/exp; then
 		why="stdout differs from the native run ($(wc -c </tmp/out) bytes, expected $(wc -c <$d/exp))"
