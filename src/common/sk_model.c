@@ -124,8 +124,10 @@ int sk_valid_env_key(const char *s)
 
 /* --- parsing helpers ------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
-						      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int model_fail(char *err,
+							    size_t errlen,
+							    const char *fmt,
+							    ...)
 {
 	va_list ap;
 
@@ -143,22 +145,22 @@ static json_t *load(const char *json, size_t len, char *err, size_t errlen)
 	json_t *root;
 
 	if (!json || len == 0) {
-		fail(err, errlen, "empty document");
+		model_fail(err, errlen, "empty document");
 		return NULL;
 	}
 	if (len > MODEL_JSON_MAX) {
-		fail(err, errlen, "document too large (%zu bytes)", len);
+		model_fail(err, errlen, "document too large (%zu bytes)", len);
 		return NULL;
 	}
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
-		fail(err, errlen, "invalid JSON: %s (line %d)", je.text,
-		     je.line);
+		model_fail(err, errlen, "invalid JSON: %s (line %d)", je.text,
+			   je.line);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
-		fail(err, errlen, "expected a JSON object");
+		model_fail(err, errlen, "expected a JSON object");
 		return NULL;
 	}
 	return root;
@@ -171,6 +173,12 @@ static int check_any(const char *s)
 {
 	(void)s;
 	return 1;
+}
+
+/* An id, or "" for "none yet" (a queued call has no worker). */
+static int check_id_or_empty(const char *s)
+{
+	return !*s || sk_valid_id(s);
 }
 
 static int check_digest(const char *s)
@@ -208,18 +216,18 @@ static int get_str(json_t *o, const char *key, int required, char *dst,
 
 	if (!v || json_is_null(v)) {
 		if (required)
-			return fail(err, errlen, "missing \"%s\"", key);
+			return model_fail(err, errlen, "missing \"%s\"", key);
 		return 0;
 	}
 	if (!json_is_string(v))
-		return fail(err, errlen, "\"%s\" must be a string", key);
+		return model_fail(err, errlen, "\"%s\" must be a string", key);
 	s = json_string_value(v);
 	n = json_string_length(v);
 	if (n >= cap || strlen(s) != n)
-		return fail(err, errlen, "\"%s\" too long or contains NUL",
-			    key);
+		return model_fail(err, errlen,
+				  "\"%s\" too long or contains NUL", key);
 	if (!check(s))
-		return fail(err, errlen, "\"%s\" is not valid", key);
+		return model_fail(err, errlen, "\"%s\" is not valid", key);
 	memcpy(dst, s, n + 1);
 	return 0;
 }
@@ -234,17 +242,19 @@ static int get_dup(json_t *o, const char *key, int required, char **dst,
 
 	if (!v || json_is_null(v)) {
 		if (required)
-			return fail(err, errlen, "missing \"%s\"", key);
+			return model_fail(err, errlen, "missing \"%s\"", key);
 	} else if (!json_is_string(v)) {
-		return fail(err, errlen, "\"%s\" must be a string", key);
+		return model_fail(err, errlen, "\"%s\" must be a string", key);
 	} else {
 		s = json_string_value(v);
 		n = json_string_length(v);
 		if (n > max || strlen(s) != n)
-			return fail(err, errlen,
-				    "\"%s\" too long or contains NUL", key);
+			return model_fail(err, errlen,
+					  "\"%s\" too long or contains NUL",
+					  key);
 		if (!check(s))
-			return fail(err, errlen, "\"%s\" is not valid", key);
+			return model_fail(err, errlen, "\"%s\" is not valid",
+					  key);
 	}
 	*dst = strdup(s);
 	return *dst ? 0 : -ENOMEM;
@@ -258,15 +268,17 @@ static int get_int(json_t *o, const char *key, int required, int64_t min,
 
 	if (!v || json_is_null(v)) {
 		if (required)
-			return fail(err, errlen, "missing \"%s\"", key);
+			return model_fail(err, errlen, "missing \"%s\"", key);
 		return 0;
 	}
 	if (!json_is_integer(v))
-		return fail(err, errlen, "\"%s\" must be an integer", key);
+		return model_fail(err, errlen, "\"%s\" must be an integer",
+				  key);
 	x = json_integer_value(v);
 	if (x < min || x > max)
-		return fail(err, errlen, "\"%s\" out of range [%lld, %lld]",
-			    key, (long long)min, (long long)max);
+		return model_fail(err, errlen,
+				  "\"%s\" out of range [%lld, %lld]", key,
+				  (long long)min, (long long)max);
 	*dst = x;
 	return 0;
 }
@@ -289,24 +301,26 @@ static int get_argv(json_t *o, const char *key, struct sk_strv *sv, char *err,
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return fail(err, errlen, "\"%s\" must be an array of strings",
-			    key);
+		return model_fail(err, errlen,
+				  "\"%s\" must be an array of strings", key);
 	if (json_array_size(v) > SK_ARGV_MAX)
-		return fail(err, errlen, "\"%s\" has more than %d entries", key,
-			    SK_ARGV_MAX);
+		return model_fail(err, errlen,
+				  "\"%s\" has more than %d entries", key,
+				  SK_ARGV_MAX);
 	json_array_foreach(v, i, e)
 	{
 		const char *s;
 
 		if (!json_is_string(e))
-			return fail(err, errlen,
-				    "\"%s\" must be an array of strings", key);
+			return model_fail(err, errlen,
+					  "\"%s\" must be an array of strings",
+					  key);
 		s = json_string_value(e);
 		if (json_string_length(e) > SK_ARG_MAX ||
 		    strlen(s) != json_string_length(e))
-			return fail(err, errlen,
-				    "\"%s\" entry too long or contains NUL",
-				    key);
+			return model_fail(
+				err, errlen,
+				"\"%s\" entry too long or contains NUL", key);
 		if (sk_strv_push(sv, s))
 			return -ENOMEM;
 	}
@@ -322,11 +336,12 @@ static int get_env(json_t *o, const char *key, struct sk_strv *sv, char *err,
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_object(v))
-		return fail(err, errlen, "\"%s\" must be an object of strings",
-			    key);
+		return model_fail(err, errlen,
+				  "\"%s\" must be an object of strings", key);
 	if (json_object_size(v) > SK_ENV_MAX)
-		return fail(err, errlen, "\"%s\" has more than %d entries", key,
-			    SK_ENV_MAX);
+		return model_fail(err, errlen,
+				  "\"%s\" has more than %d entries", key,
+				  SK_ENV_MAX);
 	json_object_foreach(v, k, e)
 	{
 		const char *s;
@@ -334,17 +349,17 @@ static int get_env(json_t *o, const char *key, struct sk_strv *sv, char *err,
 		size_t kl, vl;
 
 		if (!sk_valid_env_key(k))
-			return fail(err, errlen, "\"%s\": bad variable name",
-				    key);
+			return model_fail(err, errlen,
+					  "\"%s\": bad variable name", key);
 		if (!json_is_string(e))
-			return fail(err, errlen,
-				    "\"%s\" values must be strings", key);
+			return model_fail(err, errlen,
+					  "\"%s\" values must be strings", key);
 		s = json_string_value(e);
 		vl = json_string_length(e);
 		if (vl > SK_ENV_VAL_MAX || strlen(s) != vl)
-			return fail(err, errlen,
-				    "\"%s\" value too long or contains NUL",
-				    key);
+			return model_fail(
+				err, errlen,
+				"\"%s\" value too long or contains NUL", key);
 		kl = strlen(k);
 		kv = malloc(kl + vl + 2);
 		if (!kv)
@@ -370,7 +385,7 @@ static int get_status(json_t *o, const char *key, enum sk_status *st, char *err,
 	if (rc)
 		return rc;
 	if (sk_status_parse(name, st))
-		return fail(err, errlen, "unknown %s \"%s\"", key, name);
+		return model_fail(err, errlen, "unknown %s \"%s\"", key, name);
 	return 0;
 }
 
@@ -608,7 +623,7 @@ int sk_result_parse(struct sk_result *r, const char *json, size_t len,
 	    (rc = get_str(o, "function", 1, r->function, sizeof(r->function),
 			  sk_valid_name, err, errlen)) ||
 	    (rc = get_str(o, "worker", 0, r->worker, sizeof(r->worker),
-			  sk_valid_id, err, errlen)) ||
+			  check_id_or_empty, err, errlen)) ||
 	    (rc = get_status(o, "status", &r->status, err, errlen)) ||
 	    (rc = GET_INT(o, "version", 0, 0, INT64_MAX, r->version)) ||
 	    (rc = GET_INT(o, "attempt", 0, 0, 1000000, r->attempt)) ||
@@ -629,8 +644,8 @@ int sk_result_parse(struct sk_result *r, const char *json, size_t len,
 		long got;
 
 		if (!json_is_string(b)) {
-			rc = fail(err, errlen,
-				  "\"output_b64\" must be a string");
+			rc = model_fail(err, errlen,
+					"\"output_b64\" must be a string");
 			goto out;
 		}
 		n = json_string_length(b);
@@ -642,7 +657,8 @@ int sk_result_parse(struct sk_result *r, const char *json, size_t len,
 		got = sk_b64_decode(r->output, n / 4 * 3 + 3,
 				    json_string_value(b), n, 0);
 		if (got < 0) {
-			rc = fail(err, errlen, "\"output_b64\" is not base64");
+			rc = model_fail(err, errlen,
+					"\"output_b64\" is not base64");
 			goto out;
 		}
 		r->output_len = (size_t)got;
@@ -704,7 +720,7 @@ int sk_callrec_parse(struct sk_callrec *c, const char *json, size_t len,
 			  sk_valid_name, err, errlen)) ||
 	    (rc = get_status(o, "status", &c->status, err, errlen)) ||
 	    (rc = get_str(o, "worker", 0, c->worker, sizeof(c->worker),
-			  sk_valid_id, err, errlen)) ||
+			  check_id_or_empty, err, errlen)) ||
 	    (rc = GET_INT(o, "version", 0, 0, INT64_MAX, c->version)) ||
 	    (rc = GET_INT(o, "attempts", 0, 0, 1000000, c->attempts)) ||
 	    (rc = GET_INT(o, "duplicates", 0, 0, 1000000, c->duplicates)) ||
@@ -721,7 +737,8 @@ int sk_callrec_parse(struct sk_callrec *c, const char *json, size_t len,
 	e = json_object_get(o, "async");
 	if (e && !json_is_null(e)) {
 		if (!json_is_boolean(e)) {
-			rc = fail(err, errlen, "\"async\" must be a boolean");
+			rc = model_fail(err, errlen,
+					"\"async\" must be a boolean");
 			goto out;
 		}
 		c->async = json_is_true(e);
@@ -729,15 +746,15 @@ int sk_callrec_parse(struct sk_callrec *c, const char *json, size_t len,
 	w = json_object_get(o, "workers");
 	if (w && !json_is_null(w)) {
 		if (!json_is_array(w) || json_array_size(w) > 1000) {
-			rc = fail(err, errlen,
-				  "\"workers\" must be an array of ids");
+			rc = model_fail(err, errlen,
+					"\"workers\" must be an array of ids");
 			goto out;
 		}
 		json_array_foreach(w, i, e)
 		{
 			if (!json_is_string(e) ||
 			    !sk_valid_id(json_string_value(e))) {
-				rc = fail(
+				rc = model_fail(
 					err, errlen,
 					"\"workers\" must be an array of ids");
 				goto out;
@@ -808,7 +825,8 @@ int sk_worker_parse(struct sk_worker *w, const char *json, size_t len,
 	l = json_object_get(o, "load");
 	if (l && !json_is_null(l)) {
 		if (!json_is_number(l)) {
-			rc = fail(err, errlen, "\"load\" must be a number");
+			rc = model_fail(err, errlen,
+					"\"load\" must be a number");
 			goto out;
 		}
 		w->load = json_number_value(l);

@@ -87,8 +87,9 @@ char *sk_obj_meta_json(const struct sk_obj_info *info)
 	return s;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
-						      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int obj_fail(char *err,
+							  size_t errlen,
+							  const char *fmt, ...)
 {
 	va_list ap;
 
@@ -125,18 +126,19 @@ int sk_obj_meta_parse(struct sk_obj_info *info, const char *json, size_t len,
 
 	memset(info, 0, sizeof(*info));
 	if (!json || len == 0 || len > 65536)
-		return fail(err, errlen, "object metadata empty or too large");
+		return obj_fail(err, errlen,
+				"object metadata empty or too large");
 	o = json_loadb(json, len, 0, &je);
 	if (!o || !json_is_object(o)) {
 		json_decref(o);
-		return fail(err, errlen,
-			    "object metadata is not a JSON object");
+		return obj_fail(err, errlen,
+				"object metadata is not a JSON object");
 	}
 	if (copy_str(o, "name", info->name, sizeof(info->name), 1) ||
 	    copy_str(o, "bucket", info->bucket, sizeof(info->bucket), 0) ||
 	    copy_str(o, "nuid", info->nuid, sizeof(info->nuid), 1) ||
 	    copy_str(o, "mtime", info->mtime, sizeof(info->mtime), 0)) {
-		fail(err, errlen, "object metadata: bad name/nuid/mtime");
+		obj_fail(err, errlen, "object metadata: bad name/nuid/mtime");
 		goto out;
 	}
 	v = json_object_get(o, "deleted");
@@ -144,14 +146,14 @@ int sk_obj_meta_parse(struct sk_obj_info *info, const char *json, size_t len,
 	v = json_object_get(o, "size");
 	if (v && (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		  (uint64_t)json_integer_value(v) > SK_OBJ_MAX)) {
-		fail(err, errlen, "object metadata: bad size");
+		obj_fail(err, errlen, "object metadata: bad size");
 		goto out;
 	}
 	info->size = v ? (uint64_t)json_integer_value(v) : 0;
 	v = json_object_get(o, "chunks");
 	if (v && (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		  json_integer_value(v) > (json_int_t)UINT32_MAX)) {
-		fail(err, errlen, "object metadata: bad chunks");
+		obj_fail(err, errlen, "object metadata: bad chunks");
 		goto out;
 	}
 	info->chunks = v ? (uint32_t)json_integer_value(v) : 0;
@@ -162,18 +164,18 @@ int sk_obj_meta_parse(struct sk_obj_info *info, const char *json, size_t len,
 		    sk_b64_decode(
 			    raw, sizeof(raw), d + sizeof(DIGEST_PREFIX) - 1,
 			    strlen(d + sizeof(DIGEST_PREFIX) - 1), 1) != 32) {
-			fail(err, errlen,
-			     "object metadata: digest is not "
-			     "SHA-256=<base64url>");
+			obj_fail(err, errlen,
+				 "object metadata: digest is not "
+				 "SHA-256=<base64url>");
 			goto out;
 		}
 		memcpy(info->sha256, raw, 32);
 		if (info->chunks != sk_obj_chunks_for(info->size) &&
 		    info->chunks < sk_obj_chunks_for(info->size)) {
-			fail(err, errlen,
-			     "object metadata: %u chunks cannot hold %llu "
-			     "bytes",
-			     info->chunks, (unsigned long long)info->size);
+			obj_fail(err, errlen,
+				 "object metadata: %u chunks cannot hold %llu "
+				 "bytes",
+				 info->chunks, (unsigned long long)info->size);
 			goto out;
 		}
 	}

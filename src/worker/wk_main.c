@@ -70,6 +70,19 @@ static bool stop_requested(void)
 
 enum start_verdict { START_RUN, START_CANCELLED, START_DONE };
 
+/* Just the "status" of a record the full parser refused. */
+static int peek_status(const char *json, size_t len, enum sk_status *st)
+{
+	json_t *o = json_loadb(json, len, 0, NULL), *s;
+	int rc = -EINVAL;
+
+	s = o ? json_object_get(o, "status") : NULL;
+	if (s && json_is_string(s))
+		rc = sk_status_parse(json_string_value(s), st);
+	json_decref(o);
+	return rc;
+}
+
 /*
  * Move the invocation record to running (create it if absent), racing the
  * gateway's cancel through create-only / expected-revision writes.
@@ -102,6 +115,16 @@ static int mark_running(struct wk *w, const struct sk_call *c,
 				return 0;
 			}
 		} else {
+			enum sk_status st;
+
+			/* Never undo a cancel we cannot fully parse. */
+			if (rc == 0 && peek_status(val, len, &st) == 0 &&
+			    (st == SK_ST_CANCELLED || sk_status_final(st))) {
+				*v = st == SK_ST_CANCELLED ? START_CANCELLED
+							   : START_DONE;
+				free(val);
+				return 0;
+			}
 			if (rc == 0)
 				sk_warn("call %s: unreadable record replaced: "
 					"%s",

@@ -174,14 +174,23 @@ def test_cancelled_call_is_skipped(env, tmp_path):
     w = cloud.Worker(nats.url, name="w1", slots=1, tmpdir=tmp_path).start()
     echo = upload(nats, cloud.guest("echo"))
     spec = call_spec(echo)
+    # The gateway's record shape, with no worker yet, plus an unknown
+    # extra that a stricter reader might refuse: a cancel must still hold.
     c.kv_put("sk_calls", spec["id"], json.dumps(
-        {"id": spec["id"], "function": "fn", "status": "cancelled", "attempts": 0}))
+        {"id": spec["id"], "function": "fn", "version": 1, "status": "cancelled",
+         "attempts": 0, "worker": "", "callback": "", "queued_at_us": 1,
+         "started_at_us": 0, "ended_at_us": 0}))
+    odd = call_spec(echo)
+    c.kv_put("sk_calls", odd["id"], json.dumps(
+        {"id": odd["id"], "function": "NOT A NAME", "status": "cancelled"}))
+    submit(c, odd, b"x")
     submit(c, spec, b"x")
     after = call_spec(echo)
     submit(c, after, b"y")
     wait_result(c, after["id"])
-    assert c.kv_get("sk_results", spec["id"]) is None
-    assert json.loads(c.kv_get("sk_calls", spec["id"]))["status"] == "cancelled"
+    for cid in (spec["id"], odd["id"]):
+        assert c.kv_get("sk_results", cid) is None
+        assert json.loads(c.kv_get("sk_calls", cid))["status"] == "cancelled"
     assert "cancelled, skipped" in w.log()
 
 
