@@ -126,7 +126,8 @@ json_t *gw_kv_list(struct gw *g, enum sk_bucket b)
 
 	if (sk_kv_keys(g->n, b, &keys, &n) != 0)
 		return NULL;
-	qsort(keys, n, sizeof(*keys), cmp_str);
+	if (n > 1)
+		qsort(keys, n, sizeof(*keys), cmp_str);
 	a = json_array();
 	for (size_t i = 0; a && i < n; i++) {
 		json_t *v = gw_kv_get_json(g, b, keys[i], NULL);
