@@ -42,6 +42,8 @@ struct vmm_jail_cfg {
 	const int *keep_fds; /* kept open, nothing but close() allowed */
 	size_t n_keep_fds;
 	uint64_t as_limit; /* RLIMIT_AS in bytes; 0 leaves it alone */
+	const char *netns; /* an empty network namespace to join (a file
+				 such as /run/netns/NAME), or NULL: a new one */
 };
 
 /*
@@ -80,9 +82,9 @@ int vmm_jail_find_fds(const char *prefix, int *fds, size_t max);
  * The monitor's one call (main.c): when (jail) is 0 only the priority is
  * applied (--no-jail); otherwise vmm_jail_enter() with the vCPU descriptors
  * (ioctls) and VM descriptors (kept) found by vmm_jail_find_fds(), (in_fd)
- * readable, (out_fds) writable
- * (negative entries ignored), RLIMIT_AS at (mem_bytes), the guest memory,
- * + VMM_JAIL_AS_OVERHEAD.
+ * readable, (out_fds) writable (negative entries ignored), RLIMIT_AS at
+ * (mem_bytes), the guest memory, + VMM_JAIL_AS_OVERHEAD, and the network
+ * namespace named by $SUKIMA_JAIL_NETNS when set (the worker's empty one).
  * Same preconditions and returns as vmm_jail_enter().
  */
 int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,

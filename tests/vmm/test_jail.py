@@ -2,6 +2,7 @@
 # "The monitor's jail"): what a jailed monitor may no longer do, what it is
 # seen to be from outside while a guest runs, and that guests do not notice.
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -270,3 +271,29 @@ def test_output_to_a_regular_file(tmp_path):
                            stderr=subprocess.PIPE, timeout=60)
     assert p.returncode == 0, (status_of(p.returncode), p.stderr[-500:])
     assert out.read_bytes() == b"to a file\n"
+
+
+def test_shared_network_namespace():
+    """$SUKIMA_JAIL_NETNS: the monitor joins the worker's empty network
+    namespace instead of creating one (0.5 ms less per cold start)."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.skip("needs root and iproute2 to create a named netns")
+    name = "sukima-test-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
+    try:
+        path = "/run/netns/" + name
+        p = subprocess.Popen([VMM, "--timeout", "3", LOOP], cwd=BUILD,
+                             env={"SUKIMA_JAIL_NETNS": path},
+                             stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            m = Running.__new__(Running)
+            m.p = p
+            m.wait_jailed("2")
+            assert os.stat("/proc/%d/ns/net" % p.pid).st_ino == os.stat(path).st_ino
+            assert os.readlink("/proc/%d/ns/mnt" % p.pid) != os.readlink(
+                "/proc/self/ns/mnt")
+        finally:
+            m.kill()
+    finally:
+        subprocess.run(["ip", "netns", "del", name], timeout=30)
