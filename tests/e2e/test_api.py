@@ -54,7 +54,9 @@ class Cloud:
 
 @pytest.fixture(scope="module")
 def c(tmp_path_factory):
-    cl = Cloud(tmp_path_factory.mktemp("api"))
+    # A generous start wait: 500 queued calls on a busy 2-core machine must
+    # not be mistaken for "no worker"; that case has its own test below.
+    cl = Cloud(tmp_path_factory.mktemp("api"), gw_args=["--start-wait", "60000"])
     try:
         deploy(cl.url, "sha", BUSYBOX, argv=["sha256sum"])
         deploy(cl.url, "echo", G("echo"))
