@@ -122,6 +122,21 @@ int sk_valid_env_key(const char *s)
 	return n <= SK_ENV_KEY_MAX;
 }
 
+int sk_valid_argv0(const char *s)
+{
+	size_t n = 0;
+
+	if (!s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return 0;
+	for (; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') ||
+		      (s[n] >= 'A' && s[n] <= 'Z') ||
+		      (s[n] >= '0' && s[n] <= '9') || s[n] == '.' ||
+		      s[n] == '_' || s[n] == '+' || s[n] == '-'))
+			return 0;
+	return n >= 1 && n <= SK_ARGV0_MAX;
+}
+
 /* --- parsing helpers ------------------------------------------------------ */
 
 __attribute__((format(printf, 3, 4))) static int model_fail(char *err,
@@ -179,6 +194,11 @@ static int check_any(const char *s)
 static int check_id_or_empty(const char *s)
 {
 	return !*s || sk_valid_id(s);
+}
+
+static int check_argv0(const char *s)
+{
+	return !*s || sk_valid_argv0(s);
 }
 
 static int check_digest(const char *s)
@@ -495,6 +515,8 @@ int sk_function_parse(struct sk_function *f, const char *json, size_t len,
 	    (rc = GET_INT(o, "replicas", 0, 0, 1024, f->replicas)) ||
 	    (rc = get_str(o, "created", 0, f->created, sizeof(f->created),
 			  check_line, err, errlen)) ||
+	    (rc = get_str(o, "argv0", 0, f->argv0, sizeof(f->argv0),
+			  check_argv0, err, errlen)) ||
 	    (rc = get_argv(o, "argv", &f->argv, err, errlen)) ||
 	    (rc = get_env(o, "env", &f->env, err, errlen)))
 		sk_function_free(f);
@@ -502,16 +524,27 @@ int sk_function_parse(struct sk_function *f, const char *json, size_t len,
 	return rc;
 }
 
+/* "argv0" only when set: readers that predate it see the same document. */
+static json_t *with_argv0(json_t *o, const char *argv0)
+{
+	if (o && argv0[0])
+		json_object_set_new(o, "argv0", json_string(argv0));
+	return o;
+}
+
 char *sk_function_json(const struct sk_function *f)
 {
-	return dump(json_pack(
-		"{s:s, s:I, s:s, s:s, s:I, s:i, s:i, s:I, s:o, s:o, s:i, s:s}",
-		"name", f->name, "version", (json_int_t)f->version, "digest",
-		f->digest, "arch", f->arch, "size", (json_int_t)f->size,
-		"mem_mib", (int)f->mem_mib, "timeout_ms", (int)f->timeout_ms,
-		"max_output", (json_int_t)f->max_output, "argv",
-		argv_json(&f->argv), "env", env_json(&f->env), "replicas",
-		(int)f->replicas, "created", f->created));
+	return dump(with_argv0(
+		json_pack("{s:s, s:I, s:s, s:s, s:I, s:i, s:i, s:I, s:o, s:o, "
+			  "s:i, s:s}",
+			  "name", f->name, "version", (json_int_t)f->version,
+			  "digest", f->digest, "arch", f->arch, "size",
+			  (json_int_t)f->size, "mem_mib", (int)f->mem_mib,
+			  "timeout_ms", (int)f->timeout_ms, "max_output",
+			  (json_int_t)f->max_output, "argv",
+			  argv_json(&f->argv), "env", env_json(&f->env),
+			  "replicas", (int)f->replicas, "created", f->created),
+		f->argv0));
 }
 
 /* --- call (Sk-Call header) ---------------------------------------------- */
@@ -552,6 +585,8 @@ int sk_call_parse(struct sk_call *c, const char *json, size_t len, char *err,
 			  c->max_output)) ||
 	    (rc = GET_INT(o, "queued_at_us", 0, 0, INT64_MAX,
 			  c->queued_at_us)) ||
+	    (rc = get_str(o, "argv0", 0, c->argv0, sizeof(c->argv0),
+			  check_argv0, err, errlen)) ||
 	    (rc = get_argv(o, "argv", &c->argv, err, errlen)) ||
 	    (rc = get_env(o, "env", &c->env, err, errlen)) ||
 	    (rc = get_dup(o, "reply", 0, &c->reply, SK_SUBJECT_MAX,
@@ -565,21 +600,26 @@ int sk_call_parse(struct sk_call *c, const char *json, size_t len, char *err,
 
 char *sk_call_json(const struct sk_call *c)
 {
-	return dump(json_pack(
-		"{s:s, s:s, s:I, s:s, s:i, s:i, s:I, s:o, s:o, s:s, s:s, s:I}",
-		"id", c->id, "function", c->function, "version",
-		(json_int_t)c->version, "digest", c->digest, "mem_mib",
-		(int)c->mem_mib, "timeout_ms", (int)c->timeout_ms, "max_output",
-		(json_int_t)c->max_output, "argv", argv_json(&c->argv), "env",
-		env_json(&c->env), "reply", c->reply ? c->reply : "",
-		"callback", c->callback ? c->callback : "", "queued_at_us",
-		(json_int_t)c->queued_at_us));
+	return dump(with_argv0(
+		json_pack("{s:s, s:s, s:I, s:s, s:i, s:i, s:I, s:o, s:o, s:s, "
+			  "s:s, s:I}",
+			  "id", c->id, "function", c->function, "version",
+			  (json_int_t)c->version, "digest", c->digest,
+			  "mem_mib", (int)c->mem_mib, "timeout_ms",
+			  (int)c->timeout_ms, "max_output",
+			  (json_int_t)c->max_output, "argv",
+			  argv_json(&c->argv), "env", env_json(&c->env),
+			  "reply", c->reply ? c->reply : "", "callback",
+			  c->callback ? c->callback : "", "queued_at_us",
+			  (json_int_t)c->queued_at_us),
+		c->argv0));
 }
 
 int sk_call_from_function(struct sk_call *c, const struct sk_function *f)
 {
 	memcpy(c->function, f->name, sizeof(c->function));
 	memcpy(c->digest, f->digest, sizeof(c->digest));
+	memcpy(c->argv0, f->argv0, sizeof(c->argv0));
 	c->version = f->version;
 	c->mem_mib = f->mem_mib;
 	c->timeout_ms = f->timeout_ms;

@@ -20,6 +20,7 @@
 #define SK_ID_MAX	  64	/* invocation / worker ids: [A-Za-z0-9_-] */
 #define SK_ARCH_MAX	  15	/* "x86_64", "aarch64" */
 #define SK_ARGV_MAX	  256	/* argv entries */
+#define SK_ARGV0_MAX	  64	/* program name a function sees as argv[0] */
 #define SK_ARG_MAX	  4096	/* bytes per argv entry */
 #define SK_ENV_MAX	  512	/* env entries */
 #define SK_ENV_KEY_MAX	  256	/* bytes per env name */
@@ -69,6 +70,7 @@ int sk_valid_name(const char *s); /* DNS label: [a-z0-9-]{1,63}, no edge '-' */
 int sk_valid_id(const char *s);	  /* [A-Za-z0-9_-]{1,64} */
 int sk_valid_arch(const char *s); /* [a-z0-9_]{1,15} */
 int sk_valid_env_key(const char *s); /* [A-Za-z_][A-Za-z0-9_]* up to 256 */
+int sk_valid_argv0(const char *s);   /* [A-Za-z0-9._+-]{1,64}, not . or .. */
 
 /* Function registry entry (sk_functions, key = name). */
 struct sk_function {
@@ -80,8 +82,9 @@ struct sk_function {
 	uint32_t mem_mib;
 	uint32_t timeout_ms;
 	uint64_t max_output;
-	struct sk_strv argv; /* extra arguments after the ELF */
-	struct sk_strv env;  /* "KEY=VALUE" */
+	struct sk_strv argv;	      /* extra arguments after the ELF */
+	struct sk_strv env;	      /* "KEY=VALUE" */
+	char argv0[SK_ARGV0_MAX + 1]; /* "" = run under its digest */
 	uint32_t replicas;
 	char created[40]; /* RFC 3339, may be empty */
 };
@@ -107,8 +110,9 @@ struct sk_call {
 	uint64_t max_output;
 	struct sk_strv argv;
 	struct sk_strv env; /* "KEY=VALUE", includes the Http_* variables */
-	char *reply;	    /* subject for the sync reply, "" for async */
-	char *callback;	    /* X-Callback-Url, "" when none */
+	char argv0[SK_ARGV0_MAX + 1]; /* "" = run under its digest */
+	char *reply;	/* subject for the sync reply, "" for async */
+	char *callback; /* X-Callback-Url, "" when none */
 	int64_t queued_at_us;
 };
 int sk_call_parse(struct sk_call *c, const char *json, size_t len, char *err,

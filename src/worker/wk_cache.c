@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/sk_log.h"
+#include "common/sk_model.h"
 #include "common/sk_objstore.h"
 #include "common/sk_util.h"
 #include "worker/wk_cache.h"
@@ -145,6 +146,36 @@ int wk_cache_get(struct sk_nats *n, const char *digest, char *path, size_t cap)
 		remember(digest, &st);
 	sk_info("cache: fetched %s (%llu bytes, %u chunks)", digest,
 		(unsigned long long)info.size, info.chunks);
+out:
+	pthread_mutex_unlock(&cache_lock);
+	return rc;
+}
+
+int wk_cache_named(const char *path, const char *digest, const char *argv0,
+		   char *out, size_t cap)
+{
+	char dir[PATH_MAX];
+	struct stat a, b;
+	int rc = 0;
+
+	if (!sk_valid_argv0(argv0) || !sk_is_sha256_hex(digest))
+		return -EINVAL;
+	if (snprintf(dir, sizeof(dir), "%s/%s.d", cache_dir, digest) >=
+		    (int)sizeof(dir) ||
+	    snprintf(out, cap, "%s/%s", dir, argv0) >= (int)cap)
+		return -ENAMETOOLONG;
+	if (stat(path, &a) < 0)
+		return -errno;
+	pthread_mutex_lock(&cache_lock);
+	if (stat(out, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		goto out; /* already the verified file */
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto out;
+	}
+	unlink(out); /* stale link to an older copy */
+	if (link(path, out) < 0)
+		rc = -errno;
 out:
 	pthread_mutex_unlock(&cache_lock);
 	return rc;

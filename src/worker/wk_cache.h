@@ -20,4 +20,13 @@ int wk_cache_init(const char *dir);
  */
 int wk_cache_get(struct sk_nats *n, const char *digest, char *path, size_t cap);
 
+/*
+ * The artifact at (path) (from wk_cache_get) under a name whose last
+ * component is (argv0): a hard link <cache>/<digest>.d/<argv0>, so a
+ * multi-call binary (busybox) sees the program name it dispatches on.
+ * (argv0) must pass sk_valid_argv0().  Writes the path into (out).
+ */
+int wk_cache_named(const char *path, const char *digest, const char *argv0,
+		   char *out, size_t cap);
+
 #endif

@@ -408,6 +408,20 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 		goto out;
 	}
 
+	if (c.argv0[0]) {
+		char named[PATH_MAX];
+
+		rc = wk_cache_named(elf, c.digest, c.argv0, named,
+				    sizeof(named));
+		if (rc) {
+			sk_warn("call %s: cannot name the artifact %s (%s): "
+				"handed back",
+				c.id, c.argv0, strerror(-rc));
+			sk_js_ack(w->n, ack, SK_ACK_NAK, false);
+			goto out;
+		}
+		memcpy(elf, named, sizeof(elf));
+	}
 	xr.monitor = w->monitor;
 	xr.elf = elf;
 	xr.call = &c;

@@ -325,3 +325,30 @@ def test_bad_options(tmp_path):
         r = cloud.sukima("worker", *args, env={"SUKIMA_NATS": ""})
         assert r.returncode == 2, args
         assert r.stderr.count(b"\n") >= 1
+
+
+def test_argv0_names_the_program(env, tmp_path):
+    """busybox dispatches on argv[0]: the worker runs it under that name."""
+    nats, c = env
+    busybox = "/bin/busybox"
+    if not os.path.exists(busybox):
+        pytest.skip("no busybox-static")
+    cloud.Worker(nats.url, name="w1", slots=1, tmpdir=tmp_path).start()
+    digest = upload(nats, busybox)
+    spec = call_spec(digest, argv=["sha256sum"])
+    spec["argv0"] = "busybox"
+    submit(c, spec, b"abc")
+    res = wait_result(c, spec["id"])
+    assert res["status"] == "succeeded", res
+    assert out(res).split()[0] == hashlib.sha256(b"abc").hexdigest().encode()
+    direct = call_spec(digest)
+    direct["argv0"] = "sha256sum"
+    submit(c, direct, b"abc")
+    assert out(wait_result(c, direct["id"])).split()[0] == \
+        hashlib.sha256(b"abc").hexdigest().encode()
+    evil = call_spec(digest)
+    evil["argv0"] = ".."
+    c.js_publish("sk.work.x86_64", b"x", {"Sk-Call": json.dumps(evil)})
+    cloud.wait_for(lambda: (lambda x: x if x["num_ack_pending"] == 0 else None)(consumer(c)),
+                   10, what="terminated")
+    assert c.kv_get("sk_results", evil["id"]) is None
