@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 
 #ifdef VMM_JAIL_TEST_HOOK
 #include <signal.h>
@@ -91,15 +92,14 @@ static const int jail_thread_syscalls[] = {
  * kills: a jailed monitor skips it (run with --no-jail to check leaks).
  */
 static const int jail_asan_allow[] = {
-	SCMP_SYS(sigaltstack),
-	SCMP_SYS(getpid),
-	SCMP_SYS(sched_yield),
-	SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(sigaltstack),	     SCMP_SYS(getpid), SCMP_SYS(sched_yield),
+	SCMP_SYS(sched_getaffinity), SCMP_SYS(futex),
 };
 static const int jail_asan_eacces[] = {
 	SCMP_SYS(open),	      SCMP_SYS(openat),	   SCMP_SYS(readlink),
 	SCMP_SYS(readlinkat), SCMP_SYS(stat),	   SCMP_SYS(newfstatat),
-	SCMP_SYS(access),     SCMP_SYS(faccessat),
+	SCMP_SYS(access),     SCMP_SYS(faccessat), SCMP_SYS(pipe),
+	SCMP_SYS(pipe2),
 };
 
 int __lsan_is_turned_off(void);
@@ -443,6 +443,11 @@ static int jail_filter_rules(scmp_filter_ctx ctx,
 		if (rc < 0)
 			return rc;
 	}
+	/* The report's isatty(2) for colours. */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
+			      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TCGETS));
+	if (rc < 0)
+		return rc;
 #endif
 	if (cfg->flags & VMM_JAIL_F_THREADS) {
 		/* clone only with CLONE_THREAD: a thread, never a process;
