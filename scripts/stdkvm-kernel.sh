@@ -63,6 +63,12 @@ for t in dpkg-deb xz modinfo; do
 done
 
 mkdir -p "$CACHE" 2>/dev/null || die "cannot create $CACHE"
+# One filler at a time; whoever waited finds the work done.
+exec 9>"$CACHE/.lock" || die "cannot lock $CACHE"
+flock 9 || die "cannot lock $CACHE"
+if complete && [ "$(cut -d' ' -f1 "$CACHE/package")" = "$pkg" ]; then
+	exit 0
+fi
 tmp=$(mktemp -d "$CACHE/.tmp.XXXXXX") || die "cannot create a temporary directory in $CACHE"
 trap 'rm -rf "$tmp"' EXIT
 

@@ -366,11 +366,14 @@ if [ $shell -eq 1 ]; then
 fi
 echo "stdkvm: booting with ${#names[@]} cases ($(du -m "$T/initrd.cpio" | cut -f1) MiB initramfs)"
 start=$(date +%s%N)
+# The verdicts are read from this run's own log (two runs may overlap);
+# the last one is copied to $LOG for people.
 timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -append "$append" </dev/null 2>&1 |
-	tr -d '\r' | tee "$LOG" |
+	tr -d '\r' | tee "$T/console.log" |
 	grep --line-buffered -E '^(PASS |FAIL |  \| |STDKVM: )' |
 	sed -u 's/^STDKVM: /stdkvm: vm: /'
 qrc=${PIPESTATUS[0]}
+cp "$T/console.log" "$LOG"
 ds=$((($(date +%s%N) - start) / 100000000))
 echo "stdkvm: QEMU ran $((ds / 10)).$((ds % 10)) s; console log in $LOG"
 
@@ -378,22 +381,22 @@ echo "stdkvm: QEMU ran $((ds / 10)).$((ds % 10)) s; console log in $LOG"
 vpass=0
 vfail=0
 for name in "${names[@]}"; do
-	if grep -qxF "PASS $name" "$LOG"; then
+	if grep -qxF "PASS $name" "$T/console.log"; then
 		vpass=$((vpass + 1))
-	elif grep -q "^FAIL $name: " "$LOG"; then
+	elif grep -qF "FAIL $name: " "$T/console.log"; then
 		vfail=$((vfail + 1))
 	else
 		echo "FAIL $name: no result (the VM did not finish)"
 		vfail=$((vfail + 1))
 	fi
 done
-if ! grep -q '^STDKVM-DONE ' "$LOG"; then
+if ! grep -q '^STDKVM-DONE ' "$T/console.log"; then
 	if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
 		echo "FAIL stdkvm: the VM was killed after $VM_TIMEOUT s"
 	else
 		echo "FAIL stdkvm: the VM stopped before its last line (QEMU status $qrc)"
 	fi
-	tail -n 15 "$LOG" | sed 's/^/  | /'
+	tail -n 15 "$T/console.log" | sed 's/^/  | /'
 	vfail=$((vfail + 1))
 fi
 finish $vpass $vfail
