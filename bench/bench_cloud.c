@@ -84,7 +84,10 @@ static int dial(void)
 	return fd;
 }
 
-/* One request on fd; 0 on a 200 answer fully read, -1 otherwise. */
+/*
+ * One request on fd: 0 on a 200 answer fully read, 1 on another status
+ * (the connection stays usable), -1 when the connection failed.
+ */
 static int one_request(int fd, char *buf, size_t cap)
 {
 	char req[512];
@@ -115,7 +118,7 @@ static int one_request(int fd, char *buf, size_t cap)
 				return -1;
 			got += (size_t)r;
 		}
-		return strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : -1;
+		return strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : 1;
 	}
 }
 
@@ -130,7 +133,9 @@ static void *http_client(void *arg)
 		if (i >= total)
 			break;
 		double t0 = now_us();
-		if (fd < 0 || one_request(fd, buf, sizeof(buf))) {
+		int rc = fd < 0 ? -1 : one_request(fd, buf, sizeof(buf));
+
+		if (rc < 0) {
 			lat[i] = -1;
 			atomic_fetch_add(&errors, 1);
 			if (fd >= 0)
@@ -138,7 +143,10 @@ static void *http_client(void *arg)
 			fd = dial();
 			continue;
 		}
+		/* An error answer still has a latency; it counts as an error. */
 		lat[i] = now_us() - t0;
+		if (rc)
+			atomic_fetch_add(&errors, 1);
 	}
 	if (fd >= 0)
 		close(fd);

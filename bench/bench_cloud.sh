@@ -5,7 +5,9 @@
 #  1. gateway -> NATS JetStream -> worker -> micro-VM, sync, one worker;
 #  2. the same with two workers;
 #  3. `sukima run` locally (spawn the CLI, which execs the monitor);
-#  4. the baseline: an HTTP server written for this benchmark that
+#  4. the gateway's own share: the 404 path of an unknown function (HTTP
+#     parsing + one KV read), i.e. what the gateway adds before NATS;
+#  5. the baseline: an HTTP server written for this benchmark that
 #     fork/execs the same binary natively per request (the OpenFaaS classic
 #     watchdog model), driven by the same load generator.
 # For each: latency p50/p99 with one client in sequence, then throughput
@@ -107,6 +109,8 @@ run_all() { # suffix for the gateway rows
 		measure "gw-$1" http 1 "$LAT_N" "$GP" /function/noop
 		measure "gw-$1" http "$CONC" "$TPUT_N" "$GP" /function/noop
 		if [ "$1" = 1w ]; then
+			# The gateway's own share: HTTP + one KV read (a 404).
+			measure gwonly http 1 "$LAT_N" "$GP" /function/nosuch
 			measure baseline http 1 "$LAT_N" "$BP" /
 			measure baseline http "$CONC" "$TPUT_N" "$BP" /
 			measure run spawn 1 "$((LAT_N / 3))" "$S" run "$FN"
@@ -150,6 +154,8 @@ for key, desc in names:
           f"{p50 / b50:9.2f} {rps / brps:9.2f} {errs(key):6d}")
 print(f"{'gateway p99 under load (1w / 2w)':<52} "
       f"{med('gw-1w', conc, 1):8.0f} {med('gw-2w', conc, 1):8.0f}")
+g50, g99 = med("gwonly", 1, 0), med("gwonly", 1, 1)
+print(f"{'gateway alone: HTTP + one KV read (404 path)':<52} {g50:8.0f} {g99:8.0f}")
 bad = sum(errs(k) for k, _ in names)
 sys.exit(1 if bad else 0)
 PY
