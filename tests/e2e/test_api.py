@@ -313,3 +313,16 @@ def test_gateway_restart_keeps_queued_async(tmp_path):
     finally:
         sink.close()
         cl.stop()
+
+
+def test_large_artifact(c, tmp_path):
+    """A 64 MiB ELF: uploaded, stored in chunks, fetched and verified by a worker."""
+    big = tmp_path / "big-upper"
+    with open(G("upper"), "rb") as src, open(big, "wb") as dst:
+        dst.write(src.read())
+        # Trailing bytes outside every segment: still the same program.
+        dst.write(os.urandom(1 << 20) * 64)
+    f = deploy(c.url, "big", str(big))
+    assert f["size"] == os.path.getsize(big) > 64 << 20
+    r = call(c.url, "POST", "/function/big", b"large", timeout=120)
+    assert r.status == 200 and r.body == b"LARGE"
