@@ -1,5 +1,6 @@
 /* hostile_fd.c: reads and writes on descriptors the function does not
- * have (or has the wrong way round): Linux says EBADF, so must the VMM. */
+ * have (or has the wrong way round), and on stdout once closed: Linux
+ * says EBADF, so must the VMM. */
 #include <errno.h>
 #include <stdio.h>
 #include <sys/syscall.h>
@@ -33,5 +34,11 @@ int main(void)
 	expect("read 1", RS(SYS_read, 1, buf, 4), EBADF);
 	expect("fstat 9", RS(SYS_fstat, 9, buf), EBADF);
 	printf("%d mismatches\n", failures);
+	fflush(stdout);
+	/* A closed stdout stays closed: the status tells (stdout is gone). */
+	if (RS(SYS_close, 1) != 0)
+		return 3;
+	if (RS(SYS_write, 1, buf, 4) != -EBADF)
+		return 4;
 	return failures != 0;
 }

@@ -83,6 +83,45 @@ static int check_xmm(void)
 	return out != in;
 }
 
+/* The upper halves of ymm/zmm live in XSAVE state the host must keep. */
+__attribute__((target("avx"))) static int check_ymm(void)
+{
+	double in[4] = {1.5, 2.5, 3.5, 4.5}, out[4] = {0};
+	int i;
+
+	__asm__ volatile("vmovupd %[in], %%ymm9\n\t"
+			 "mov %[nr], %%eax\n\t"
+			 "syscall\n\t"
+			 "vmovupd %%ymm9, %[out]\n\t"
+			 "vzeroupper\n\t"
+			 : [out] "=m"(out)
+			 : [in] "m"(in), [nr] "i"(SYS_getpid)
+			 : "rax", "rcx", "r11", "xmm9", "memory");
+	for (i = 0; i < 4; i++)
+		if (out[i] != in[i])
+			return 1;
+	return 0;
+}
+
+__attribute__((target("avx512f"))) static int check_zmm(void)
+{
+	double in[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[8] = {0};
+	int i;
+
+	__asm__ volatile("vmovupd %[in], %%zmm25\n\t"
+			 "mov %[nr], %%eax\n\t"
+			 "syscall\n\t"
+			 "vmovupd %%zmm25, %[out]\n\t"
+			 "vzeroupper\n\t"
+			 : [out] "=m"(out)
+			 : [in] "m"(in), [nr] "i"(SYS_getpid)
+			 : "rax", "rcx", "r11", "xmm25", "memory");
+	for (i = 0; i < 8; i++)
+		if (out[i] != in[i])
+			return 1;
+	return 0;
+}
+
 static int check_df(void)
 {
 	uint64_t fl;
@@ -139,6 +178,15 @@ int main(void)
 {
 	printf("gprs preserved: %s\n", check_gprs() ? "NO" : "yes");
 	printf("xmm7 preserved: %s\n", check_xmm() ? "NO" : "yes");
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx"))
+		printf("ymm9 preserved: %s\n", check_ymm() ? "NO" : "yes");
+	else
+		printf("ymm9: no AVX\n");
+	if (__builtin_cpu_supports("avx512f"))
+		printf("zmm25 preserved: %s\n", check_zmm() ? "NO" : "yes");
+	else
+		printf("zmm25: no AVX-512\n");
 	printf("DF preserved: %s\n", check_df() ? "NO" : "yes");
 	printf("rcx/r11 as Linux: %s\n", check_rcx_r11() ? "NO" : "yes");
 	printf("syscall with rsp=0: %s\n", check_nostack() ? "NO" : "yes");
