@@ -98,6 +98,7 @@ function row(what, a, b, ratio, target) {
 	printf "%-34s %14s %14s %9s  %s\n", what, a, b, ratio, target
 }
 function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+function ratio3(a, b) { return b > 0 ? sprintf("%.3fx", a / b) : "-" }
 END {
 	bad = 0
 	for (k in fails) bad += fails[k]
@@ -139,10 +140,10 @@ END {
 		a = "vm-sha-" w[i]; b = "nat-sha-" w[i]
 		r = med[b] > 0 ? med[a] / med[b] : 0
 		row("3 sha256 of " mib " MiB, " w[i], cell(a, ms(med[a])),
-		    cell(b, ms(med[b])), ratio(med[a], med[b]),
+		    cell(b, ms(med[b])), ratio3(med[a], med[b]),
 		    r <= 1.03 ? "<= 1.03: met" : "<= 1.03: MISSED")
 		row("  fastest run (least noise)", cell(a, ms(mn[a])),
-		    cell(b, ms(mn[b])), ratio(mn[a], mn[b]), "")
+		    cell(b, ms(mn[b])), ratio3(mn[a], mn[b]), "")
 	}
 	row("4 peak RSS, no-op musl", cell("vm-noop-musl", rss["vm-noop-musl"] " KiB"),
 	    cell("nat-noop-musl", rss["nat-noop-musl"] " KiB"), "", "")
