@@ -59,6 +59,10 @@ int main(int argc, char **argv)
 				 : "rcx", "r11", "memory");
 	else if (!strcmp(m, "excport")) /* an exception handler's port (#PF) */
 		__asm__ volatile("outb %%al, $0xce" ::"a"(0));
+	else if (!strcmp(m, "int80")) /* the 32-bit system call gate */
+		__asm__ volatile("int $0x80" : "=a"(v) : "a"(20) : "memory");
+	else if (!strcmp(m, "int1")) /* icebp: #DB */
+		__asm__ volatile(".byte 0xf1");
 	else if (!strcmp(m, "ud2"))
 		__asm__ volatile("ud2");
 	else if (!strcmp(m, "int3"))
