@@ -27,6 +27,8 @@ struct gw_opts {
 	unsigned port;
 	uint64_t max_body;     /* invocation request bodies */
 	uint64_t max_artifact; /* POST /system/artifacts */
+	uint64_t
+		max_inflight; /* request bytes buffered at once, all requests */
 	int64_t start_wait_ms; /* a sync call not started by then: 503 */
 	int64_t margin_ms;     /* added to a function's timeout */
 	int threads;	       /* libmicrohttpd thread pool */
@@ -84,6 +86,7 @@ struct gw {
 	int live_workers; /* x86_64 entries in sk_workers, refreshed ~1/s */
 	int64_t workers_at_ms;
 
+	atomic_ullong inflight; /* bytes of request bodies buffered now */
 	atomic_int stop;
 	pthread_t timer_thr, cb_thr;
 	int timer_started, cb_started;
@@ -108,6 +111,7 @@ struct gw_req {
 	char *body;
 	size_t len, cap;
 	int too_big;
+	int busy; /* over the gateway-wide buffer budget */
 	uint64_t discarded;
 	int64_t t0_us;
 	struct gw_call *call; /* set while suspended for a sync reply */

@@ -47,6 +47,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(r->raw_uri);
 	free(r->path);
 	free(r->body);
+	atomic_fetch_sub(&r->g->inflight, r->cap);
 	if (r->call) {
 		free(r->call->result);
 		free(r->call);
@@ -204,6 +205,11 @@ static int begin(struct gw_req *r, const char *url, const char *method)
 				"request body of %llu bytes exceeds the "
 				"limit of %llu bytes",
 				n, (unsigned long long)r->limit);
+		if (atomic_load(&g->inflight) + n > g->o.max_inflight)
+			return gw_respond_error(
+				r, 503,
+				"gateway busy: too many request "
+				"bytes in flight, retry");
 	}
 	return MHD_YES;
 }
@@ -211,8 +217,9 @@ static int begin(struct gw_req *r, const char *url, const char *method)
 /* Append upload data, never past the limit: beyond it, count and drop. */
 static int absorb(struct gw_req *r, const char *data, size_t n)
 {
-	if (r->too_big || r->len + n > r->limit) {
-		r->too_big = 1;
+	if (r->too_big || r->busy || r->len + n > r->limit) {
+		if (!r->busy)
+			r->too_big = 1;
 		r->discarded += n;
 		/* A client streaming forever is cut off, not drained forever. */
 		if (r->discarded > r->limit + (4u << 20))
@@ -225,9 +232,20 @@ static int absorb(struct gw_req *r, const char *data, size_t n)
 			cap *= 2;
 		if (cap > r->limit + 1)
 			cap = r->limit + 1;
+		/* One budget for all requests, so 500 big bodies cannot OOM us. */
+		if (atomic_fetch_add(&r->g->inflight, cap - r->cap) +
+			    (cap - r->cap) >
+		    r->g->o.max_inflight) {
+			atomic_fetch_sub(&r->g->inflight, cap - r->cap);
+			r->busy = 1;
+			r->discarded += n;
+			return MHD_YES;
+		}
 		char *b = realloc(r->body, cap);
-		if (!b)
+		if (!b) {
+			atomic_fetch_sub(&r->g->inflight, cap - r->cap);
 			return MHD_NO;
+		}
 		r->body = b;
 		r->cap = cap;
 	}
@@ -257,6 +275,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	if (r->call)
 		return (enum MHD_Result)gw_api_finish_call(r);
+	if (r->busy)
+		return (enum MHD_Result)gw_respond_error(
+			r, 503,
+			"gateway busy: too many request bytes in flight, "
+			"retry");
 	if (r->too_big)
 		return (enum MHD_Result)gw_respond_error(
 			r, 413, "request body exceeds the limit of %llu bytes",

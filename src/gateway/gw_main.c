@@ -24,6 +24,8 @@ static void usage(FILE *f)
 		"port 0 = any)\n"
 		"  --max-body SIZE     largest invocation body (default 8M)\n"
 		"  --max-artifact SIZE largest uploaded ELF (default 128M)\n"
+		"  --max-inflight SIZE request bytes buffered at once, all "
+		"requests (default 512M)\n"
 		"  --start-wait MS     a sync call no worker started by then "
 		"gets 503 (default 10000)\n"
 		"  --threads N         HTTP threads (default 4)\n"
@@ -62,6 +64,7 @@ static int parse_opts(struct gw_opts *o, int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"max-body", required_argument, NULL, 'b'},
 		{"max-artifact", required_argument, NULL, 'a'},
+		{"max-inflight", required_argument, NULL, 'i'},
 		{"start-wait", required_argument, NULL, 's'},
 		{"threads", required_argument, NULL, 't'},
 		{"no-callbacks", no_argument, NULL, 'C'},
@@ -77,6 +80,7 @@ static int parse_opts(struct gw_opts *o, int argc, char **argv)
 	o->port = 8080;
 	o->max_body = 8u << 20;
 	o->max_artifact = 128u << 20;
+	o->max_inflight = 512u << 20;
 	o->start_wait_ms = 10000;
 	o->margin_ms = 2000;
 	o->threads = 4;
@@ -103,6 +107,7 @@ static int parse_opts(struct gw_opts *o, int argc, char **argv)
 			break;
 		case 'b':
 		case 'a':
+		case 'i':
 			if (sk_parse_size(optarg, &v) || v == 0) {
 				fprintf(stderr,
 					"sukima gateway: bad size '%s' (e.g. "
@@ -112,8 +117,10 @@ static int parse_opts(struct gw_opts *o, int argc, char **argv)
 			}
 			if (c == 'b')
 				o->max_body = v;
-			else
+			else if (c == 'a')
 				o->max_artifact = v;
+			else
+				o->max_inflight = v;
 			break;
 		case 's':
 		case 't':
