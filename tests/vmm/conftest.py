@@ -30,9 +30,21 @@ def guest(name):
     return os.path.join("guests", name)
 
 
+SAN_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+
+def default_env(argv):
+    """Empty (env -i), except that our own monitor (directly, or under
+    strace) keeps the sanitizer options of an ASan run; a guest's
+    environment is only its --env pairs either way."""
+    if os.path.basename(argv[0]) in ("sukima-vmm", "sukima", "strace"):
+        return {k: os.environ[k] for k in SAN_VARS if k in os.environ}
+    return {}
+
+
 def run(argv, stdin=None, cwd=BUILD, env=None, timeout=HARD_TIMEOUT):
     """Runs argv (bytes stdin), returns CompletedProcess; kills on timeout."""
-    p = subprocess.Popen(argv, cwd=cwd, env={} if env is None else env,
+    p = subprocess.Popen(argv, cwd=cwd, env=default_env(argv) if env is None else env,
                          stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -52,7 +64,8 @@ def run_file_stdin(argv, stdin_path, cwd=BUILD, env=None, timeout=HARD_TIMEOUT):
     """As run(), with stdin redirected from a file (so the guest sees a
     regular file, like the stdkvm runner gives it)."""
     with open(stdin_path or os.devnull, "rb") as f:
-        p = subprocess.Popen(argv, cwd=cwd, env={} if env is None else env,
+        p = subprocess.Popen(argv, cwd=cwd,
+                             env=default_env(argv) if env is None else env,
                              stdin=f, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
         try:
