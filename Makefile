@@ -35,6 +35,9 @@ VMM_OBJS := \
 	$(O)/vmm/vmm_elf.o \
 	$(O)/vmm/vmm_mem.o \
 	$(O)/vmm/vmm_syscall.o \
+	$(O)/vmm/vmm_stub.o \
+	$(O)/vmm/vmm_warm.o \
+	$(O)/vmm/vmm_serve.o \
 	$(O)/vmm/vmm_kvm.o \
 	$(O)/vmm/vmm_kvm_pvm.o \
 	$(O)/vmm/vmm_kvm_std.o \

@@ -11,13 +11,16 @@
 #include "vmm/vmm.h"
 #include "vmm/vmm_elf.h"
 #include "vmm/vmm_jail.h"
+#include "vmm/vmm_serve.h"
 
 #define ELF_MAX_FILE (1ULL << 30)
 
 static const char usage_text[] =
 	"usage: sukima-vmm [--mem SIZE] [--timeout SECONDS] "
 	"[--max-output BYTES]\n"
-	"                  [--env KEY=VALUE]... [--trace] ELF [ARGS...]\n"
+	"                  [--env KEY=VALUE]... [--trace] [--repeat N | "
+	"--serve]\n"
+	"                  ELF [ARGS...]\n"
 	"                  [--no-jail] [--priority idle|normal]\n";
 
 __attribute__((format(printf, 2, 3))) static int die(int status,
@@ -113,6 +116,115 @@ static int read_elf(const char *path, uint8_t **buf, size_t *len)
 	return 0;
 }
 
+static int read_stdin(struct vmm_buf *b)
+{
+	for (;;) {
+		ssize_t r;
+
+		if (b->cap - b->len < 65536) {
+			size_t cap = b->cap ? 2 * b->cap : 65536;
+			uint8_t *p = realloc(b->p, cap);
+
+			if (!p)
+				return -ENOMEM;
+			b->p = p;
+			b->cap = cap;
+		}
+		r = read(0, b->p + b->len, b->cap - b->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		b->len += (size_t)r;
+	}
+}
+
+/* Heapsort: glibc's qsort may call sysinfo(2), which the jail refuses. */
+static void sift(double *a, size_t i, size_t n)
+{
+	for (;;) {
+		size_t c = 2 * i + 1;
+		double t;
+
+		if (c >= n)
+			return;
+		if (c + 1 < n && a[c + 1] > a[c])
+			c++;
+		if (a[i] >= a[c])
+			return;
+		t = a[i];
+		a[i] = a[c];
+		a[c] = t;
+		i = c;
+	}
+}
+
+static void sort_doubles(double *a, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(a, i, n);
+	for (size_t e = n; e-- > 1;) {
+		double t = a[0];
+
+		a[0] = a[e];
+		a[e] = t;
+		sift(a, 0, e);
+	}
+}
+
+static void write_out(int fd, const struct vmm_buf *b)
+{
+	size_t done = 0;
+
+	while (done < b->len) {
+		ssize_t w = write(fd, b->p + done, b->len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		done += (size_t)w;
+	}
+}
+
+/* --repeat N: N warm invocations with the same stdin; the last one's
+ * output and status, and the latencies on one line. */
+static int run_repeat(struct vmm *vm, const struct vmm_buf *req, long n)
+{
+	struct vmm_result res;
+	double *lat = calloc((size_t)n, sizeof(*lat));
+	long done;
+
+	if (!lat)
+		return die(VMM_STATUS_SETUP, "out of memory");
+	done = vmm_repeat(vm, req->p, req->len, n, &res, lat);
+	if (done < 0) {
+		free(lat);
+		return die(VMM_STATUS_SETUP, "warm path: %s",
+			   res.msg[0] ? res.msg : strerror((int)-done));
+	}
+	write_out(1, &vm->out);
+	write_out(2, &vm->err_out);
+	sort_doubles(lat, (size_t)done);
+	fprintf(stderr,
+		"min %.0f p50 %.0f p99 %.0f max %.0f us (%ld %s, %llu exits "
+		"in the last)\n",
+		lat[0], lat[(size_t)(done - 1) / 2],
+		lat[(size_t)((double)(done - 1) * 0.99)], lat[done - 1], done,
+		vm->warm ? "warm invocations" : "cold run: no read of stdin",
+		(unsigned long long)vm->exits);
+	free(lat);
+	if (res.reason != VMM_EXITED) {
+		if (vm->err_out.len &&
+		    vm->err_out.p[vm->err_out.len - 1] != '\n')
+			fputc('\n', stderr);
+		return die(res.status, "%s", res.msg);
+	}
+	return res.status;
+}
+
 int main(int argc, char **argv)
 {
 	struct vmm_config cfg;
@@ -123,6 +235,9 @@ int main(int argc, char **argv)
 	char **env;
 	int nenv = 0, i, r, status;
 	int jail = 1;				      /* --no-jail */
+	long repeat = 0;			      /* --repeat N */
+	int serve = 0;				      /* --serve */
+	struct vmm_buf req = {0};		      /* --repeat: stdin */
 	enum vmm_jail_prio prio = VMM_JAIL_PRIO_IDLE; /* --priority */
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -144,6 +259,10 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--trace") == 0) {
 			cfg.trace = 1;
+			continue;
+		}
+		if (strcmp(a, "--serve") == 0) {
+			serve = 1;
 			continue;
 		}
 		if (strcmp(a, "--no-jail") == 0) {
@@ -214,6 +333,19 @@ int main(int argc, char **argv)
 			}
 			prio = strcmp(val, "idle") ? VMM_JAIL_PRIO_NORMAL
 						   : VMM_JAIL_PRIO_IDLE;
+		} else if (strncmp(a, "--repeat", n) == 0 && n == 8) {
+			char *end;
+
+			errno = 0;
+			repeat = strtol(val, &end, 10);
+			if (errno || end == val || *end || repeat < 1 ||
+			    repeat > 10000000) {
+				free(env);
+				return die(VMM_STATUS_USAGE,
+					   "--repeat: '%s' is not a count "
+					   "between 1 and 10000000",
+					   val);
+			}
 		} else if (strncmp(a, "--backend", n) == 0 && n == 9) {
 			cfg.backend = val;
 		} else {
@@ -234,6 +366,13 @@ int main(int argc, char **argv)
 			   cfg.backend);
 	}
 
+	if (repeat && serve) {
+		free(env);
+		return die(VMM_STATUS_USAGE, "--repeat and --serve exclude "
+					     "each other");
+	}
+	cfg.warm = cfg.capture = repeat || serve;
+
 	/* Order matters for the jail (issue 7): open everything, set up,
 	 * then run. */
 	r = read_elf(argv[i], &buf, &len);
@@ -246,6 +385,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (repeat && read_stdin(&req)) {
+		status = die(VMM_STATUS_SETUP, "cannot read stdin");
+		goto out;
+	}
 	r = vmm_create(&vm, &cfg);
 	if (r) {
 		status = die(VMM_STATUS_SETUP, "%s",
@@ -282,6 +425,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (serve) {
+		status = vmm_serve(vm, 0, 1);
+		goto out;
+	}
+	if (repeat) {
+		status = run_repeat(vm, &req, repeat);
+		goto out;
+	}
 	vmm_run(vm, &res);
 	status = res.status;
 	if (res.reason != VMM_EXITED) {
@@ -292,6 +443,7 @@ int main(int argc, char **argv)
 	}
 out:
 	vmm_destroy(vm);
+	free(req.p);
 	free(buf);
 	free(env);
 	return status;

@@ -13,6 +13,7 @@
 #include "vmm/vmm.h"
 #include "vmm/vmm_elf.h"
 #include "vmm/vmm_syscall.h"
+#include "vmm/vmm_warm.h"
 
 extern const struct vmm_backend_ops vmm_kvm_pvm_ops;
 extern const struct vmm_backend_ops vmm_kvm_std_ops;
@@ -150,7 +151,8 @@ static void build_descriptors(struct vmm *vm)
 		tss[104 + VMM_PORT_SYSCALL / 8] &=
 			(uint8_t) ~(1u << (VMM_PORT_SYSCALL % 8));
 
-	memcpy(code, vm->ops->stub, vm->ops->stub_len);
+	memcpy(code, vm->ops->stub,
+	       (size_t)(vm->ops->stub_end - vm->ops->stub));
 	for (unsigned v = 0; v < 32; v++) {
 		uint64_t h = VMM_GA_EXC + 8 * v;
 		uint8_t *e = idt + 16 * v;
@@ -195,7 +197,7 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg)
 	stack = cfg->mem_size / 8;
 	if (stack > (8ULL << 20))
 		stack = 8ULL << 20;
-	r = vmm_mem_init(&vm->mem, cfg->mem_size, stack);
+	r = vmm_mem_init(&vm->mem, cfg->mem_size, stack, cfg->warm);
 	if (r) {
 		snprintf(vm->err, sizeof(vm->err),
 			 r == -EINVAL ? "bad guest memory size"
@@ -207,6 +209,11 @@ int vmm_create(struct vmm **out, const struct vmm_config *cfg)
 		snprintf(vm->err, sizeof(vm->err), "page tables do not fit");
 		return r;
 	}
+	if (vm->ops->stub_end - vm->ops->stub >
+	    (long)(VMM_GA_EXC - VMM_GA_STUB)) {
+		snprintf(vm->err, sizeof(vm->err), "the stub does not fit");
+		return -ENOSPC;
+	}
 	build_descriptors(vm);
 	return vm->ops->create(vm);
 }
@@ -217,7 +224,11 @@ void vmm_destroy(struct vmm *vm)
 		return;
 	if (vm->b)
 		vm->ops->destroy(vm);
+	vmm_warm_free(vm);
+	free(vm->vcpu_snap);
 	vmm_mem_fini(&vm->mem);
+	free(vm->out.p);
+	free(vm->err_out.p);
 	free(vm);
 }
 
@@ -415,24 +426,32 @@ static void fault_result(const struct vmm_exit *ex, struct vmm_result *res)
 	}
 }
 
-static int arm_timer(struct vmm *vm, timer_t *t)
-{
-	struct sigaction sa;
-	struct sigevent sev;
-	struct itimerspec its;
-	double s = vm->cfg.timeout;
+static timer_t timer;
+static int timer_made;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_timer; /* no SA_RESTART: blocking calls see EINTR */
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGALRM, &sa, NULL))
-		return -errno;
-	memset(&sev, 0, sizeof(sev));
-	sev.sigev_notify = SIGEV_THREAD_ID;
-	sev.sigev_signo = SIGALRM;
-	sev._sigev_un._tid = gettid();
-	if (timer_create(CLOCK_MONOTONIC, &sev, t))
-		return -errno;
+int vmm__timer_arm(struct vmm *vm, double s)
+{
+	struct itimerspec its;
+
+	if (!timer_made) {
+		struct sigaction sa;
+		struct sigevent sev;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_timer; /* no SA_RESTART: reads see EINTR */
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGALRM, &sa, NULL))
+			return -errno;
+		memset(&sev, 0, sizeof(sev));
+		sev.sigev_notify = SIGEV_THREAD_ID;
+		sev.sigev_signo = SIGALRM;
+		sev._sigev_un._tid = gettid();
+		if (timer_create(CLOCK_MONOTONIC, &sev, &timer))
+			return -errno;
+		timer_made = 1;
+	}
+	vm->timed_out = 0;
+	running = vm;
 	memset(&its, 0, sizeof(its));
 	its.it_value.tv_sec = (time_t)s;
 	its.it_value.tv_nsec = (long)((s - (double)(time_t)s) * 1e9);
@@ -440,67 +459,91 @@ static int arm_timer(struct vmm *vm, timer_t *t)
 		its.it_value.tv_nsec = 1;
 	/* Repeats, in case the first signal fell just before KVM_RUN. */
 	its.it_interval.tv_nsec = 10 * 1000 * 1000;
-	if (timer_settime(*t, 0, &its, NULL)) {
-		int e = -errno;
-
-		timer_delete(*t);
-		return e;
-	}
+	if (timer_settime(timer, 0, &its, NULL))
+		return -errno;
 	return 0;
+}
+
+void vmm__timer_disarm(void)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	if (timer_made)
+		timer_settime(timer, 0, &its, NULL);
+	running = NULL;
+}
+
+static int is_stdin_read(const struct vmm *vm, const struct vmm_exit *ex)
+{
+	return (ex->nr == 0 || ex->nr == 19) && ex->arg[0] == 0 &&
+	       !(vm->closed_fds & 1);
+}
+
+int vmm__run_loop(struct vmm *vm, struct vmm_exit *ex, struct vmm_result *res,
+		  int stop_at_stdin)
+{
+	int r;
+
+	for (;;) {
+		r = vm->ops->run(vm, ex);
+		if (r < 0 && ex->kind != VMM_X_HOST) {
+			ex->kind = VMM_X_HOST;
+			snprintf(ex->what, sizeof(ex->what), "KVM_RUN: %s",
+				 strerror(-r));
+		}
+		if (ex->kind == VMM_X_SYSCALL) {
+			vm->exits++;
+			if (stop_at_stdin && is_stdin_read(vm, ex))
+				return 1;
+			if (vmm_syscall(vm, ex, res))
+				break;
+			continue;
+		}
+		vm->exits++;
+		if (ex->kind == VMM_X_EXCEPTION) {
+			fault_result(ex, res);
+		} else if (ex->kind == VMM_X_TIMEOUT) {
+			res->reason = VMM_TIMEOUT;
+			res->status = VMM_STATUS_TIMEOUT;
+		} else if (ex->kind == VMM_X_ABI) {
+			res->reason = VMM_ABI;
+			res->status = VMM_STATUS_ABI;
+			res->rip = ex->rip;
+			snprintf(res->msg, sizeof(res->msg), "%s", ex->what);
+		} else {
+			res->reason = VMM_HOST;
+			res->status = VMM_STATUS_SETUP;
+			snprintf(res->msg, sizeof(res->msg), "%s", ex->what);
+		}
+		break;
+	}
+	/* Output the stub buffered before the end reaches its reader. */
+	if (vm->fast)
+		vmm_syscall_flush(vm, res);
+	if (res->reason == VMM_TIMEOUT)
+		snprintf(res->msg, sizeof(res->msg),
+			 "function timed out after %.1f s", vm->cfg.timeout);
+	return res->reason == VMM_HOST ? -EIO : 0;
 }
 
 int vmm_run(struct vmm *vm, struct vmm_result *res)
 {
 	struct vmm_exit ex;
-	timer_t timer;
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	memset(&ex, 0, sizeof(ex));
-	vm->timed_out = 0;
-	running = vm;
-	r = arm_timer(vm, &timer);
+	r = vmm__timer_arm(vm, vm->cfg.timeout);
 	if (r) {
-		running = NULL;
+		vmm__timer_disarm();
 		res->reason = VMM_HOST;
 		res->status = VMM_STATUS_SETUP;
 		snprintf(res->msg, sizeof(res->msg), "cannot arm the timer: %s",
 			 strerror(-r));
 		return r;
 	}
-	for (;;) {
-		r = vm->ops->run(vm, &ex);
-		if (r < 0 && ex.kind != VMM_X_HOST) {
-			ex.kind = VMM_X_HOST;
-			snprintf(ex.what, sizeof(ex.what), "KVM_RUN: %s",
-				 strerror(-r));
-		}
-		if (ex.kind == VMM_X_SYSCALL) {
-			if (vmm_syscall(vm, &ex, res))
-				break;
-			continue;
-		}
-		if (ex.kind == VMM_X_EXCEPTION) {
-			fault_result(&ex, res);
-		} else if (ex.kind == VMM_X_TIMEOUT) {
-			res->reason = VMM_TIMEOUT;
-			res->status = VMM_STATUS_TIMEOUT;
-		} else if (ex.kind == VMM_X_ABI) {
-			res->reason = VMM_ABI;
-			res->status = VMM_STATUS_ABI;
-			res->rip = ex.rip;
-			snprintf(res->msg, sizeof(res->msg), "%s", ex.what);
-		} else {
-			res->reason = VMM_HOST;
-			res->status = VMM_STATUS_SETUP;
-			snprintf(res->msg, sizeof(res->msg), "%s", ex.what);
-		}
-		break;
-	}
-	timer_delete(timer);
-	running = NULL;
-	if (res->reason == VMM_TIMEOUT)
-		snprintf(res->msg, sizeof(res->msg),
-			 "function timed out after %.1f s", vm->cfg.timeout);
-	return res->reason == VMM_HOST ? -EIO : 0;
+	r = vmm__run_loop(vm, &ex, res, 0);
+	vmm__timer_disarm();
+	return r;
 }

@@ -16,6 +16,8 @@ struct vmm_config {
 	int trace;	     /* one line per system call on trace_fd */
 	int in_fd, out_fd, err_fd, trace_fd;
 	const char *backend; /* NULL: detect (see vmm_backend_pick) */
+	int warm;	     /* file-backed memory, so it can be snapshotted */
+	int capture;	     /* stdout/stderr go to vm->out/err_out, not fds */
 };
 
 /* Defaults as documented in docs/guest-abi.md. */
@@ -68,8 +70,7 @@ struct vmm_backend_ops {
 	/* 1 if this flavour is the host's (checked in table order). */
 	int (*probe)(void);
 	/* the stub at VMM_GA_STUB, and whether user mode may reach its port */
-	const uint8_t *stub;
-	size_t stub_len;
+	const uint8_t *stub, *stub_end;
 	int user_port;
 	/* opens the hypervisor, VM + vCPU + memory; vm->mem is ready. */
 	int (*create)(struct vmm *vm);
@@ -79,6 +80,16 @@ struct vmm_backend_ops {
 	int (*run)(struct vmm *vm, struct vmm_exit *ex);
 	int (*set_fs_base)(struct vmm *vm, uint64_t base);
 	void (*destroy)(struct vmm *vm);
+	/* warm path: save the vCPU at a syscall exit; put it back (full: also
+	 * segments and control state, after a fault or a new VM) */
+	int (*snapshot)(struct vmm *vm);
+	int (*restore)(struct vmm *vm, int full);
+};
+
+/* A growable byte buffer (captured output). */
+struct vmm_buf {
+	uint8_t *p;
+	size_t len, cap;
 };
 
 struct vmm {
@@ -94,6 +105,15 @@ struct vmm {
 	uint64_t entry, sp;
 	volatile sig_atomic_t timed_out; /* set by the deadline timer */
 	char err[200];			 /* setup error details */
+	/* warm path (vmm_warm.c) */
+	struct vmm_buf out, err_out; /* captured stdout / stderr */
+	const uint8_t *req;	     /* stdin of a warm invocation */
+	uint64_t req_len, req_pos;   /* req_pos: start of the input window */
+	uint64_t win_len;	     /* bytes the monitor put in the window */
+	int fast;		     /* the stub serves read(0)/write(1) */
+	uint64_t exits;		     /* exits to the monitor in this run */
+	struct vmm_warm *warm;	     /* the snapshot, NULL until taken */
+	void *vcpu_snap;	     /* the backend's part of it (malloc'd) */
 };
 
 /*
@@ -121,6 +141,18 @@ int vmm_load(struct vmm *vm, const uint8_t *elf, size_t len, int argc,
 int vmm_run(struct vmm *vm, struct vmm_result *res);
 
 void vmm_destroy(struct vmm *vm);
+
+/*
+ * vmm__run_loop(vm, ex, res, stop_at_stdin): the run loop shared by cold and
+ * warm runs.  ex is the exit to complete first (VMM_X_NONE at the start).
+ * With stop_at_stdin, returns 1 with ex holding the first read/readv of fd
+ * 0, unemulated (the snapshot point).  Otherwise returns 0 with res filled,
+ * or -errno if the host failed.  The deadline timer must be armed.
+ */
+int vmm__run_loop(struct vmm *vm, struct vmm_exit *ex, struct vmm_result *res,
+		  int stop_at_stdin);
+int vmm__timer_arm(struct vmm *vm, double seconds);
+void vmm__timer_disarm(void);
 
 /* vmm_backend_pick(name): by name, or detected when name is NULL. */
 const struct vmm_backend_ops *vmm_backend_pick(const char *name);

@@ -45,11 +45,11 @@ static inline vmm_gaddr_t vmm_gaddr(uint64_t a)
 #define VMM_GA_TSS	 0x10800ULL
 #define VMM_GA_IDT	 0x11000ULL
 #define VMM_GA_STUB	 0x12000ULL /* LSTAR: the syscall stub */
-#define VMM_GA_EXC	 0x12100ULL /* exception handler v at +8*v */
+#define VMM_GA_EXC	 0x12800ULL /* exception handler v at +8*v */
 #define VMM_GA_EXC_STACK 0x14000ULL /* top of the exception stack */
 #define VMM_GA_SHARED	 0x14000ULL /* struct vmm_abi_shared (warm path) */
 #define VMM_GA_IOBUF	 0x20000ULL /* request/response buffers */
-#define VMM_IOBUF_SIZE	 0xe0000ULL /* 896 KiB, up to VMM_GA_SYS_END */
+#define VMM_IOBUF_SIZE	 0xe0000ULL /* 896 KiB: input window, then output */
 #define VMM_GA_SYS_END	 0x200000ULL
 #define VMM_MEM_MAX	 (4ULL << 30)
 
@@ -94,18 +94,27 @@ _Static_assert(sizeof(struct vmm_abi_exc_frame) == 48, "exception frame");
 
 /*
  * The shared page of the warm path (read-write for the guest, which is its
- * own to corrupt: the monitor copies every field once and bounds-checks it).
- * in_len bytes of the request wait at VMM_GA_IOBUF + in_off; the stub serves
- * read(0) from there and buffers write(1) at VMM_GA_IOBUF + VMM_IOBUF_SIZE/2.
+ * own to corrupt: the monitor clamps every field it reads back).  The stub
+ * serves read(0) from the input window VMM_GA_IOBUF[in_off, in_len) and
+ * appends write(1) to VMM_GA_IOBUF + VMM_IOBUF_SIZE / 2 [0, out_len); see
+ * docs/guest-abi.md ("Warm path").
  */
+#define VMM_SHARED_FAST	 1u /* flags: the stub may serve read/write */
+#define VMM_SHARED_ALLIN 2u /* flags: the window holds the rest of the input */
+
 struct vmm_abi_shared {
 	uint32_t abi_version;
 	uint32_t flags;
-	uint64_t in_len;
-	uint64_t in_off;
-	uint64_t out_len;
-	uint64_t scratch[4];
+	uint64_t in_len;  /* bytes in the input window */
+	uint64_t in_off;  /* bytes of the window already read */
+	uint64_t out_len; /* bytes in the output buffer */
+	uint64_t mem_lo;  /* the function's memory, for pointer checks */
+	uint64_t mem_hi;
+	uint64_t guard;	     /* the stack guard page */
+	uint64_t save_rsp;   /* the stub's scratch */
+	uint64_t fast_calls; /* calls served without an exit */
+	uint64_t spare[7];
 };
-_Static_assert(sizeof(struct vmm_abi_shared) == 64, "shared page header");
+_Static_assert(sizeof(struct vmm_abi_shared) == 128, "shared page header");
 
 #endif

@@ -49,6 +49,12 @@ static const unsigned long jail_kvm_reqs[] = {
 	KVM_RUN,
 	KVM_GET_SREGS,
 	KVM_SET_MSRS,
+	/* the warm path (vmm_warm.c): the vCPU's vector and XCR state is
+	 * saved at the snapshot and put back before every invocation */
+	KVM_GET_XSAVE,
+	KVM_SET_XSAVE,
+	KVM_GET_XCRS,
+	KVM_SET_XCRS,
 };
 
 /* madvise(): what guest-memory reset and glibc's free() use; never

@@ -20,6 +20,14 @@
 #define MSR_GS_BASE	   0xc0000101
 #define MSR_KERNEL_GS_BASE 0xc0000102
 
+/* The vCPU at the snapshot (warm path). */
+struct kvm_snap {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xsave xsave;
+	struct kvm_xcrs xcrs;
+};
+
 struct vmm_backend {
 	const struct vmm__kvm_flavour *fl;
 	int kvm, vm, vcpu;
@@ -294,7 +302,7 @@ int vmm__kvm_run(struct vmm *vm, struct vmm_exit *ex)
 			r->rip = r->rcx;
 			r->rflags = r->r11;
 		}
-		run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	}
 	ex->kind = VMM_X_NONE;
 	vmm__kick = &run->immediate_exit;
@@ -367,6 +375,54 @@ int vmm__kvm_run(struct vmm *vm, struct vmm_exit *ex)
 		break;
 	}
 	vmm__kick = NULL;
+	return 0;
+}
+
+int vmm__kvm_snapshot(struct vmm *vm)
+{
+	struct vmm_backend *b = vm->b;
+	struct kvm_snap *sn = calloc(1, sizeof(*sn));
+
+	if (!sn)
+		return -ENOMEM;
+	sn->regs = b->run->s.regs.regs;
+	/* VMX/SVM resume after the stub's 2-byte `out`, at its sysretq:
+	 * KVM skips the out only if RIP still points at it. */
+	if (!b->fl->monitor_returns)
+		sn->regs.rip += 2;
+	if (ioctl(b->vcpu, KVM_GET_SREGS, &sn->sregs) ||
+	    ioctl(b->vcpu, KVM_GET_XSAVE, &sn->xsave) ||
+	    (b->fl->set_xcr0 && ioctl(b->vcpu, KVM_GET_XCRS, &sn->xcrs))) {
+		int e = -errno;
+
+		free(sn);
+		return e;
+	}
+	free(vm->vcpu_snap);
+	vm->vcpu_snap = sn; /* outlives this VM: a new one may restore it */
+	return 0;
+}
+
+int vmm__kvm_restore(struct vmm *vm, int full)
+{
+	struct vmm_backend *b = vm->b;
+	struct kvm_snap *sn = vm->vcpu_snap;
+
+	if (!sn)
+		return -EINVAL;
+	/* The general registers travel with the next KVM_RUN. */
+	b->run->s.regs.regs = sn->regs;
+	b->run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+	/* Vector registers always: they may hold the last request's data. */
+	if (ioctl(b->vcpu, KVM_SET_XSAVE, &sn->xsave))
+		return -errno;
+	if (!full)
+		return 0;
+	/* Segments and control registers through the sync area as well. */
+	b->run->s.regs.sregs = sn->sregs;
+	b->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+	if (b->fl->set_xcr0 && ioctl(b->vcpu, KVM_SET_XCRS, &sn->xcrs))
+		return -errno;
 	return 0;
 }
 

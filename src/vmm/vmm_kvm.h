@@ -24,5 +24,7 @@ int vmm__kvm_start(struct vmm *vm, uint64_t rip, uint64_t rsp);
 int vmm__kvm_run(struct vmm *vm, struct vmm_exit *ex);
 int vmm__kvm_set_fs_base(struct vmm *vm, uint64_t base);
 void vmm__kvm_destroy(struct vmm *vm);
+int vmm__kvm_snapshot(struct vmm *vm);
+int vmm__kvm_restore(struct vmm *vm, int full);
 
 #endif

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "vmm/vmm_kvm.h"
+#include "vmm/vmm_stub.h"
 
 /*
  * Under PVM, `syscall` jumps to LSTAR without changing CPL, CS or RSP: the
@@ -9,10 +10,6 @@
  * `out`; the monitor then resumes at RCX with RFLAGS = R11 itself, since
  * sysretq would #GP at CPL 3.  The ud2 is never reached.
  */
-static const uint8_t stub[] = {
-	0xe6, VMM_PORT_SYSCALL, /* out %al, $VMM_PORT_SYSCALL */
-	0x0f, 0x0b,		/* ud2 */
-};
 
 static const struct vmm__kvm_flavour pvm = {
 	.cr4 = 0x620, /* PAE | OSFXSR | OSXMMEXCPT: PVM refuses OSXSAVE */
@@ -36,12 +33,14 @@ static int create(struct vmm *vm)
 const struct vmm_backend_ops vmm_kvm_pvm_ops = {
 	.name = "kvm-pvm",
 	.probe = probe,
-	.stub = stub,
-	.stub_len = sizeof(stub),
+	.stub = vmm__stub_pvm,
+	.stub_end = vmm__stub_pvm_end,
 	.user_port = 1,
 	.create = create,
 	.start = vmm__kvm_start,
 	.run = vmm__kvm_run,
 	.set_fs_base = vmm__kvm_set_fs_base,
 	.destroy = vmm__kvm_destroy,
+	.snapshot = vmm__kvm_snapshot,
+	.restore = vmm__kvm_restore,
 };

@@ -1,16 +1,12 @@
 /* vmm_kvm_std.c: the standard (VMX/SVM) flavour of the KVM backend. */
 #include "vmm/vmm_kvm.h"
+#include "vmm/vmm_stub.h"
 
 /*
  * With hardware virtualisation `syscall` enters CPL 0 at LSTAR (on the user
  * stack: no stack switch).  The stub exits with `out`, the monitor puts the
  * result in RAX, and the stub returns to user mode with sysretq.
  */
-static const uint8_t stub[] = {
-	0xe6, VMM_PORT_SYSCALL, /* out %al, $VMM_PORT_SYSCALL */
-	0x48, 0x0f,
-	0x07, /* sysretq */
-};
 
 static const struct vmm__kvm_flavour std = {
 	/* PAE | OSFXSR | OSXMMEXCPT | OSXSAVE: AVX needs XCR0 */
@@ -32,12 +28,14 @@ static int create(struct vmm *vm)
 const struct vmm_backend_ops vmm_kvm_std_ops = {
 	.name = "kvm-std",
 	.probe = probe,
-	.stub = stub,
-	.stub_len = sizeof(stub),
+	.stub = vmm__stub_std,
+	.stub_end = vmm__stub_std_end,
 	.user_port = 0,
 	.create = create,
 	.start = vmm__kvm_start,
 	.run = vmm__kvm_run,
 	.set_fs_base = vmm__kvm_set_fs_base,
 	.destroy = vmm__kvm_destroy,
+	.snapshot = vmm__kvm_snapshot,
+	.restore = vmm__kvm_restore,
 };

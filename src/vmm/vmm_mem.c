@@ -27,7 +27,8 @@ static void bit_put(uint8_t *b, uint64_t i, int v)
 		b[i >> 3] &= (uint8_t) ~(1u << (i & 7));
 }
 
-int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size)
+int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size,
+		 int file)
 {
 	memset(m, 0, sizeof(*m));
 	m->memfd = -1;
@@ -44,8 +45,29 @@ int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size)
 	m->dirty = calloc(1, m->npages / 8);
 	if (!m->used || !m->dirty)
 		goto err;
-	m->host = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (file) {
+		/* Two views of one memfd, both made now (the jail allows no
+		 * file mapping later): the guest runs on the shared one until
+		 * the snapshot; the private one replaces it then. */
+		m->memfd = memfd_create("sukima-guest", MFD_CLOEXEC);
+		if (m->memfd < 0 || ftruncate(m->memfd, (off_t)size))
+			goto err;
+		m->cow = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_NORESERVE, m->memfd, 0);
+		if (m->cow == MAP_FAILED) {
+			m->cow = NULL;
+			goto err;
+		}
+		m->host = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_NORESERVE, m->memfd, 0);
+		close(m->memfd);
+		m->memfd = -1;
+		m->file = 1;
+	} else {
+		m->host = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			       0);
+	}
 	if (m->host == MAP_FAILED) {
 		m->host = NULL;
 		goto err;
@@ -54,16 +76,95 @@ int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size)
 	m->brk_start = m->brk_cur = m->brk_hwm = VMM_GA_SYS_END;
 	return 0;
 err:
+	if (m->memfd >= 0)
+		close(m->memfd);
+	m->memfd = -1;
+	if (m->cow)
+		munmap(m->cow, size);
+	m->cow = NULL;
 	free(m->used);
 	free(m->dirty);
 	m->used = m->dirty = NULL;
 	return -ENOMEM;
 }
 
+static void free_frozen(struct vmm_mem *m)
+{
+	if (!m->frozen)
+		return;
+	free(m->frozen->used);
+	free(m->frozen->dirty);
+	free(m->frozen);
+	m->frozen = NULL;
+}
+
+int vmm_mem_freeze(struct vmm_mem *m)
+{
+	struct vmm_mem *f;
+	size_t nb = m->npages / 8;
+	void *p;
+
+	if (!m->file || !m->cow || m->frozen)
+		return -EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	*f = *m;
+	f->frozen = NULL;
+	f->used = malloc(nb);
+	f->dirty = malloc(nb);
+	if (!f->used || !f->dirty) {
+		free(f->used);
+		free(f->dirty);
+		free(f);
+		return -ENOMEM;
+	}
+	memcpy(f->used, m->used, nb);
+	memcpy(f->dirty, m->dirty, nb);
+	/* The private view moves over the shared one: same address, so the
+	 * memory slot keeps pointing at it; KVM drops its old mappings through
+	 * its MMU notifier. */
+	p = mremap(m->cow, m->size, m->size, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   m->host);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+
+		free(f->used);
+		free(f->dirty);
+		free(f);
+		return e;
+	}
+	m->cow = NULL;
+	m->frozen = f;
+	return 0;
+}
+
+int vmm_mem_reset(struct vmm_mem *m)
+{
+	const struct vmm_mem *f = m->frozen;
+	size_t nb = m->npages / 8;
+
+	if (!f)
+		return -EINVAL;
+	if (madvise(m->host, m->size, MADV_DONTNEED))
+		return -errno;
+	m->image_lo = f->image_lo;
+	m->image_hi = f->image_hi;
+	m->brk_start = f->brk_start;
+	m->brk_cur = f->brk_cur;
+	m->brk_hwm = f->brk_hwm;
+	memcpy(m->used, f->used, nb);
+	memcpy(m->dirty, f->dirty, nb);
+	return 0;
+}
+
 void vmm_mem_fini(struct vmm_mem *m)
 {
+	free_frozen(m);
 	if (m->host)
 		munmap(m->host, m->size);
+	if (m->cow)
+		munmap(m->cow, m->size);
 	if (m->memfd >= 0)
 		close(m->memfd);
 	free(m->used);
@@ -122,7 +223,7 @@ static void zero_dirty(struct vmm_mem *m, uint64_t lo, uint64_t hi)
 			run_end += PAGE;
 		if (run_end > hi)
 			run_end = hi;
-		if (m->memfd < 0 && p % PAGE == 0 && run_end % PAGE == 0 &&
+		if (!m->file && p % PAGE == 0 && run_end % PAGE == 0 &&
 		    run_end - p >= ZERO_BY_MADVISE &&
 		    madvise(m->host + p, run_end - p, MADV_DONTNEED) == 0) {
 			for (uint64_t q = p; q < run_end; q += PAGE)

@@ -23,7 +23,9 @@
 struct vmm_mem {
 	uint8_t *host; /* host view of guest [0, size) */
 	uint64_t size;
-	int memfd; /* backing file (warm path), or -1 */
+	int memfd;    /* only while setting up the file views */
+	int file;     /* memfd-backed (warm path) */
+	uint8_t *cow; /* private view waiting for vmm_mem_freeze() */
 	uint64_t image_lo, image_hi;
 	uint64_t brk_start, brk_cur, brk_hwm; /* hwm: highest brk ever */
 	uint64_t guard; /* the stack guard page (not mapped) */
@@ -31,17 +33,37 @@ struct vmm_mem {
 	uint64_t npages;
 	uint8_t *used;	/* bitmap: page belongs to an mmap */
 	uint8_t *dirty; /* bitmap: page was handed out before (zero on reuse) */
+	struct vmm_mem
+		*frozen; /* the bookkeeping at the snapshot (warm path) */
 };
 
 enum { VMM_MEM_READ = 1, VMM_MEM_WRITE = 2 };
 
 /*
- * vmm_mem_init(m, size, stack_size): reserves guest memory (anonymous,
- * zero, MAP_NORESERVE) and the bookkeeping.  size must be a multiple of
- * 2 MiB in [8 MiB, VMM_MEM_MAX].  Returns 0 or -errno.
+ * vmm_mem_init(m, size, stack_size, file): reserves guest memory (zero,
+ * MAP_NORESERVE; with file, a shared mapping of a memfd so that it can be
+ * frozen later) and the bookkeeping.  size must be a multiple of 2 MiB in
+ * [8 MiB, VMM_MEM_MAX].  Returns 0 or -errno.
  */
-int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size);
+int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size,
+		 int file);
 void vmm_mem_fini(struct vmm_mem *m);
+
+/*
+ * vmm_mem_freeze(m): makes the current contents the snapshot: the memfd
+ * keeps them and the guest range becomes a private (copy-on-write) mapping
+ * of it at the same address (mremap of a view made by vmm_mem_init), so
+ * KVM's memory slot stays valid.  Saves the bookkeeping too.  Once, on a
+ * file-backed m.  Returns 0 or -errno.
+ */
+int vmm_mem_freeze(struct vmm_mem *m);
+
+/*
+ * vmm_mem_reset(m): back to the snapshot: drops every page written since
+ * (MADV_DONTNEED on the private mapping; KVM is told through its MMU
+ * notifier) and restores the bookkeeping.  Returns 0 or -errno.
+ */
+int vmm_mem_reset(struct vmm_mem *m);
 
 /*
  * vmm_mem_set_image(m, lo, hi): records the ELF image [lo, hi) and puts the

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -11,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/vmm_stub.h"
 #include "vmm/vmm_syscall.h"
+#include "vmm/vmm_warm.h"
 
 /* Guest-side layouts (x86-64 Linux), independent of the monitor's libc. */
 struct g_timespec {
@@ -171,6 +174,32 @@ static int fd_open(const struct vmm *vm, uint64_t fd)
 	return fd <= 2 && !(vm->closed_fds & (1u << fd));
 }
 
+/* Warm invocation: stdin is vm->req; with the fast path, the guest may
+ * have consumed part of the input window already. */
+static int64_t req_readv(struct vmm *vm, const struct iovec *iov, int n)
+{
+	uint64_t pos = vm->req_pos, total = 0;
+
+	if (vm->fast)
+		pos += vmm__win_used(vm);
+	for (int i = 0; i < n && pos < vm->req_len; i++) {
+		uint64_t k = vm->req_len - pos;
+
+		if (k > iov[i].iov_len)
+			k = iov[i].iov_len;
+		memcpy(iov[i].iov_base, vm->req + pos, k);
+		pos += k;
+		total += k;
+		if (k < iov[i].iov_len)
+			break;
+	}
+	if (vm->fast)
+		vmm__win_fill(vm, pos);
+	else
+		vm->req_pos = pos;
+	return (int64_t)total;
+}
+
 /* read/readv of fd 0: one host readv of the translated iovecs. */
 static int64_t do_readv(struct vmm *vm, uint64_t fd, const struct iovec *iov,
 			int n)
@@ -179,12 +208,33 @@ static int64_t do_readv(struct vmm *vm, uint64_t fd, const struct iovec *iov,
 
 	if (fd != 0 || !fd_open(vm, fd))
 		return -EBADF;
+	if (vm->req)
+		return req_readv(vm, iov, n);
 	do {
 		if (vm->timed_out)
 			return -EINTR;
 		r = readv(vm->cfg.in_fd, iov, n);
 	} while (r < 0 && errno == EINTR && !vm->timed_out);
 	return r < 0 ? -errno : r;
+}
+
+static int buf_append(struct vmm_buf *b, const void *p, size_t n)
+{
+	if (n > b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *q;
+
+		while (cap - b->len < n)
+			cap *= 2;
+		q = realloc(b->p, cap);
+		if (!q)
+			return -ENOMEM;
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
 }
 
 static int64_t write_all(int fd, const uint8_t *p, size_t n)
@@ -224,7 +274,12 @@ static int64_t do_writev(struct vmm *vm, uint64_t fd, const struct iovec *iov,
 			len = (size_t)room;
 			*over = 1;
 		}
-		w = write_all(hfd, iov[i].iov_base, len);
+		if (vm->cfg.capture)
+			w = buf_append(fd == 1 ? &vm->out : &vm->err_out,
+				       iov[i].iov_base, len)
+				    ?: (int64_t)len;
+		else
+			w = write_all(hfd, iov[i].iov_base, len);
 		if (w < 0)
 			return total ? total : w;
 		vm->out_bytes += (uint64_t)w;
@@ -744,10 +799,45 @@ static void trace(struct vmm *vm, uint64_t nr, const uint64_t *a, int64_t r)
 	write_all(vm->cfg.trace_fd, (const uint8_t *)buf, (size_t)len);
 }
 
+int vmm_syscall_flush(struct vmm *vm, struct vmm_result *res)
+{
+	struct vmm_abi_shared *sh =
+		vmm_mem_sys(&vm->mem, VMM_GA_SHARED, sizeof(*sh));
+	uint64_t n = sh->out_len;
+	struct iovec iov;
+	int over = 0;
+
+	if (n == 0)
+		return 0;
+	sh->out_len = 0;
+	if (n > VMM_OUT_CAP) /* the guest's to corrupt: clamp */
+		n = VMM_OUT_CAP;
+	iov.iov_base = vmm_mem_sys(&vm->mem, VMM_GA_OUT, n);
+	iov.iov_len = n;
+	do_writev(vm, 1, &iov, 1, &over);
+	if (over && (res->reason == VMM_EXITED || res->reason == VMM_OUTPUT)) {
+		stop(res, VMM_OUTPUT, VMM_STATUS_LIMIT_OUTPUT);
+		snprintf(res->msg, sizeof(res->msg),
+			 "output limit of %" PRIu64 " bytes exceeded",
+			 vm->cfg.max_output);
+	}
+	return over;
+}
+
 int vmm_syscall(struct vmm *vm, struct vmm_exit *ex, struct vmm_result *res)
 {
 	int done = 0;
-	int64_t r = emulate(vm, ex->nr, ex->arg, res, &done);
+	int64_t r;
+
+	/* What the stub buffered comes before anything this call writes. */
+	if (vm->fast && vmm_syscall_flush(vm, res)) {
+		stop(res, VMM_OUTPUT, VMM_STATUS_LIMIT_OUTPUT);
+		snprintf(res->msg, sizeof(res->msg),
+			 "output limit of %" PRIu64 " bytes exceeded",
+			 vm->cfg.max_output);
+		return 1;
+	}
+	r = emulate(vm, ex->nr, ex->arg, res, &done);
 
 	ex->ret = (uint64_t)r;
 	if (vm->cfg.trace)

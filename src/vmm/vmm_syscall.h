@@ -13,6 +13,13 @@
  */
 int vmm_syscall(struct vmm *vm, struct vmm_exit *ex, struct vmm_result *res);
 
+/*
+ * vmm_syscall_flush(vm, res): writes out what the stub buffered (warm
+ * path), counted against the output limit.  Returns 1 if the limit was
+ * crossed (res then says so unless it already holds another ending).
+ */
+int vmm_syscall_flush(struct vmm *vm, struct vmm_result *res);
+
 /* vmm_syscall_name(nr): the Linux name, or NULL if unknown. */
 const char *vmm_syscall_name(uint64_t nr);
 

@@ -12,7 +12,7 @@ static int setup(void **state)
 {
 	static struct vmm_mem m;
 
-	if (vmm_mem_init(&m, 64 * MB, 8 * MB))
+	if (vmm_mem_init(&m, 64 * MB, 8 * MB, 0))
 		return -1;
 	vmm_mem_set_image(&m, 0x400000, 0x412345);
 	*state = &m;
@@ -29,10 +29,10 @@ static void test_init_bounds(void **s)
 {
 	struct vmm_mem m;
 
-	assert_int_equal(vmm_mem_init(&m, 3 * MB, MB), -EINVAL);
-	assert_int_equal(vmm_mem_init(&m, 64 * MB + 4096, MB), -EINVAL);
-	assert_int_equal(vmm_mem_init(&m, 8 * MB, 8 * MB), -EINVAL);
-	assert_int_equal(vmm_mem_init(&m, 8 * VMM_MEM_MAX, MB), -EINVAL);
+	assert_int_equal(vmm_mem_init(&m, 3 * MB, MB, 0), -EINVAL);
+	assert_int_equal(vmm_mem_init(&m, 64 * MB + 4096, MB, 0), -EINVAL);
+	assert_int_equal(vmm_mem_init(&m, 8 * MB, 8 * MB, 0), -EINVAL);
+	assert_int_equal(vmm_mem_init(&m, 8 * VMM_MEM_MAX, MB, 0), -EINVAL);
 }
 
 static void test_accessor(void **s)
