@@ -64,6 +64,9 @@ int main(int argc, char **argv)
 		void *m = mmap(NULL, (size_t)1 << 46, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		err = (p == NULL && m == MAP_FAILED) ? ENOMEM : 0;
+		free(p);
+		if (m != MAP_FAILED)
+			munmap(m, (size_t)1 << 46);
 		n = 1;
 	} else {
 		fprintf(stderr, "usage: hostile_bomb malloc|mmap|brk|huge\n");
