@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -297,3 +298,55 @@ def test_shared_network_namespace():
             m.kill()
     finally:
         subprocess.run(["ip", "netns", "del", name], timeout=30)
+
+
+# --- the warm paths run under the same jail -------------------------------
+
+def serve_session(opts, bodies):
+    """A --serve monitor: hello, one response per body, then EOF; returns
+    (responses, status, the /proc status seen while it waited)."""
+    p = subprocess.Popen([VMM] + opts + ["--serve", guest("upper.musl")],
+                         cwd=BUILD, env={}, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        hello = p.stdout.read(32)
+        assert hello[:4] == b"SKH1", (hello, p.stderr.read())
+        # Blocked on its next request: past the jail, by construction.
+        seen = proc_status(p.pid)
+        out = []
+        for body in bodies:
+            p.stdin.write(b"SKQ1" + struct.pack("<IQQQ", 0, 0, 0, len(body))
+                          + body)
+            p.stdin.flush()
+            h = p.stdout.read(48)
+            assert h[:4] == b"SKR1", (h, p.stderr.read())
+            status, reason, msg_len, out_len, err_len = struct.unpack(
+                "<iIIQQ", h[4:32])
+            out.append((status, reason, p.stdout.read(out_len),
+                        p.stdout.read(err_len), p.stdout.read(msg_len)))
+        p.stdin.close()
+        return out, p.wait(timeout=60), seen
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_serve_mode_is_jailed():
+    bodies = [b"first\n", b"second one\n" * 100, b""]
+    jailed, rc, seen = serve_session([], bodies)
+    assert seen["Seccomp"] == "2" and seen["NoNewPrivs"] == "1", seen
+    free, rc_free, seen_free = serve_session(["--no-jail"], bodies)
+    assert seen_free["Seccomp"] == "0"
+    assert rc == rc_free == 0
+    assert jailed == free
+    assert jailed[0][2] == b"FIRST\n"
+
+
+def test_repeat_mode_same_output():
+    req = b"repeat me\n" * 50
+    opts = ["--repeat", "20", guest("upper.glibc")]
+    jailed = run([VMM] + opts, stdin=req, env={})
+    free = run([VMM, "--no-jail"] + opts, stdin=req, env={})
+    assert jailed.returncode == free.returncode == 0, jailed.stderr[-500:]
+    assert jailed.stdout == free.stdout == req.upper()
