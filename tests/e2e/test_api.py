@@ -58,11 +58,12 @@ def c(tmp_path_factory):
     # not be mistaken for "no worker"; that case has its own test below.
     cl = Cloud(tmp_path_factory.mktemp("api"), gw_args=["--start-wait", "60000"])
     try:
-        deploy(cl.url, "sha", BUSYBOX, argv=["sha256sum"])
+        deploy(cl.url, "sha", BUSYBOX, argv0="busybox", argv=["sha256sum"])
         deploy(cl.url, "echo", G("echo"))
         deploy(cl.url, "upper", G("upper"))
         deploy(cl.url, "args", G("args"), env={"FOO": "bar"}, argv=["one"])
-        deploy(cl.url, "fail", BUSYBOX, argv=["cat", "/nonexistent"])
+        deploy(cl.url, "fail", BUSYBOX, argv0="busybox",
+               argv=["cat", "/nonexistent"])
         deploy(cl.url, "spin", G("hostile_loop"), timeout_ms=1000)
         yield cl
     finally:
