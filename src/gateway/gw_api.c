@@ -68,32 +68,6 @@ static int h_nodes(struct gw_req *r)
 
 /* --- functions ---------------------------------------------------------- */
 
-/*
- * "argv0" (the program name a function sees as argv[0], e.g. "busybox")
- * is not in the shared sk_function/sk_call structs yet: carry it as an
- * extra key, which their parsers ignore.  Takes (json) (malloc'd, may be
- * NULL) and returns it, with "argv0" set when (argv0) is non-empty.
- */
-static char *gw_with_argv0(char *json, const char *argv0)
-{
-	json_t *j;
-	char *out;
-
-	if (!json || !argv0[0])
-		return json;
-	j = json_loads(json, 0, NULL);
-	if (!j || json_object_set_new(j, "argv0", json_string(argv0))) {
-		json_decref(j);
-		return json;
-	}
-	out = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (!out)
-		return json;
-	free(json);
-	return out;
-}
-
 static int h_fn_list(struct gw_req *r)
 {
 	json_t *a = gw_kv_list(r->g, SK_B_FUNCTIONS);
@@ -160,16 +134,12 @@ static int h_fn_deploy(struct gw_req *r, int must_exist)
 	json_t *spec = gw_deploy_parse(r->body, r->len, err, sizeof(err));
 	struct sk_function f;
 	char *txt = NULL;
-	char argv0[GW_ARGV0_MAX + 1] = "";
 	uint64_t size = 0;
 	int ret, ex;
 
 	memset(&f, 0, sizeof(f));
 	if (!spec)
 		return gw_respond_error(r, 400, "%s", err);
-	if (json_string_value(json_object_get(spec, "argv0")))
-		snprintf(argv0, sizeof(argv0), "%s",
-			 json_string_value(json_object_get(spec, "argv0")));
 	txt = json_dumps(spec, JSON_COMPACT);
 	json_decref(spec);
 	if (!txt || sk_function_parse(&f, txt, strlen(txt), err, sizeof(err))) {
@@ -210,7 +180,7 @@ static int h_fn_deploy(struct gw_req *r, int must_exist)
 				: 1;
 		json_decref(old);
 		free(txt);
-		txt = gw_with_argv0(sk_function_json(&f), argv0);
+		txt = sk_function_json(&f);
 		if (!txt) {
 			ret = gw_respond_error(r, 500, "out of memory");
 			goto out;
@@ -323,7 +293,7 @@ static enum MHD_Result add_header_env(void *cls, enum MHD_ValueKind kind,
  * watchdog variables after the function's env (so they win).
  */
 static char *make_sk_call(struct gw_req *r, const struct sk_function *f,
-			  const char *argv0, const char *id, const char *reply,
+			  const char *id, const char *reply,
 			  const char *callback)
 {
 	struct sk_call c;
@@ -353,34 +323,25 @@ static char *make_sk_call(struct gw_req *r, const struct sk_function *f,
 	    env_push(&c.env, "Http_ContentLength", num) ||
 	    env_push(&c.env, "Http_Content_Length", num))
 		goto out;
-	out = gw_with_argv0(sk_call_json(&c), argv0);
+	out = sk_call_json(&c);
 out:
 	sk_call_free(&c);
 	return out;
 }
 
 /* The function (name) from the registry: 0, -ENOENT or -EIO. */
-static int load_function(struct gw *g, const char *name, struct sk_function *f,
-			 char argv0[GW_ARGV0_MAX + 1])
+static int load_function(struct gw *g, const char *name, struct sk_function *f)
 {
 	char *val = NULL;
 	size_t len = 0;
 	char err[128];
 	int rc = sk_kv_get(g->n, SK_B_FUNCTIONS, name, &val, &len, NULL);
 
-	argv0[0] = '\0';
 	if (rc == 0) {
 		rc = sk_function_parse(f, val, len, err, sizeof(err));
 		if (rc) {
 			sk_warn("sk_functions/%s: %s", name, err);
 			rc = -EIO;
-		} else {
-			json_t *j = json_loadb(val, len, 0, NULL);
-			const char *a =
-				json_string_value(json_object_get(j, "argv0"));
-			if (a && gw_argv0_valid(a))
-				snprintf(argv0, GW_ARGV0_MAX + 1, "%s", a);
-			json_decref(j);
 		}
 	} else if (rc != -ENOENT) {
 		rc = -EIO;
@@ -415,7 +376,6 @@ static int h_invoke_sync(struct gw_req *r)
 {
 	struct gw *g = r->g;
 	struct sk_function f;
-	char argv0[GW_ARGV0_MAX + 1];
 	struct gw_call *c;
 	char reply[128], arch[SK_ARCH_MAX + 1];
 	char *skcall;
@@ -423,7 +383,7 @@ static int h_invoke_sync(struct gw_req *r)
 	int rc;
 
 	memset(&f, 0, sizeof(f));
-	rc = load_function(g, r->m.name, &f, argv0);
+	rc = load_function(g, r->m.name, &f);
 	if (rc)
 		return fn_error(r, rc);
 	if (gw_live_workers(g) == 0) {
@@ -440,7 +400,7 @@ static int h_invoke_sync(struct gw_req *r)
 	}
 	sk_new_id(c->id);
 	snprintf(reply, sizeof(reply), "%s%s.%s", SK_SUBJ_REPLY, g->id, c->id);
-	skcall = make_sk_call(r, &f, argv0, c->id, reply, "");
+	skcall = make_sk_call(r, &f, c->id, reply, "");
 	snprintf(c->function, sizeof(c->function), "%s", f.name);
 	c->conn = r->conn;
 	c->start_deadline_ms = now + g->o.start_wait_ms;
@@ -571,7 +531,6 @@ static int h_invoke_async(struct gw_req *r)
 	char id[SK_ID_LEN + 1];
 	char *skcall = NULL, *rec = NULL;
 	struct sk_function f;
-	char argv0[GW_ARGV0_MAX + 1];
 	struct sk_callrec cr;
 	int ret, rc;
 
@@ -580,11 +539,11 @@ static int h_invoke_async(struct gw_req *r)
 	if (cb && !callback_ok(cb))
 		return gw_respond_error(
 			r, 400, "X-Callback-Url must be an http(s) URL");
-	rc = load_function(g, r->m.name, &f, argv0);
+	rc = load_function(g, r->m.name, &f);
 	if (rc)
 		return fn_error(r, rc);
 	sk_new_id(id);
-	skcall = make_sk_call(r, &f, argv0, id, "", cb ? cb : "");
+	skcall = make_sk_call(r, &f, id, "", cb ? cb : "");
 	snprintf(cr.id, sizeof(cr.id), "%s", id);
 	snprintf(cr.function, sizeof(cr.function), "%s", f.name);
 	cr.version = f.version;
