@@ -30,14 +30,18 @@
 
 struct child {
 	char what[32]; /* "nats-server", "gateway", "worker 1" */
-	char log[PATH_MAX];
+	char log[PATH_MAX + 64];
 	pid_t pid;
 	int status; /* valid once pid == 0 after running */
 	int reaped;
 };
 
+/* The data dir lives outside struct up so paths built from it into the
+ * children's members never alias it. */
+static char up_data[PATH_MAX - 64];
+
 struct up {
-	char data[PATH_MAX];
+	char *data;	       /* up_data */
 	char self[PATH_MAX];   /* this binary */
 	char bindir[PATH_MAX]; /* its folder: examples/ lives there */
 	char examples[PATH_MAX];
@@ -558,6 +562,7 @@ int cmd_up(int argc, char **argv)
 
 	sk_log_init("up", SK_LOG_WARN);
 	memset(&u, 0, sizeof(u));
+	u.data = up_data;
 	u.workers = 1;
 	u.gw_port = 8080;
 	u.slots = 0;
@@ -622,19 +627,19 @@ int cmd_up(int argc, char **argv)
 		return 1;
 	}
 	if (data)
-		snprintf(u.data, sizeof(u.data), "%s", data);
+		snprintf(up_data, sizeof(up_data), "%s", data);
 	else if (getenv("XDG_DATA_HOME") && *getenv("XDG_DATA_HOME"))
-		snprintf(u.data, sizeof(u.data), "%s/sukima",
+		snprintf(up_data, sizeof(up_data), "%s/sukima",
 			 getenv("XDG_DATA_HOME"));
 	else
-		snprintf(u.data, sizeof(u.data), "%s/.local/share/sukima",
+		snprintf(up_data, sizeof(up_data), "%s/.local/share/sukima",
 			 getenv("HOME") ? getenv("HOME") : ".");
 	if (u.data[0] != '/') {
-		char cwd[PATH_MAX], tmp[PATH_MAX];
+		char cwd[PATH_MAX], tmp[sizeof(up_data)];
 		if (getcwd(cwd, sizeof(cwd)) &&
-		    snprintf(tmp, sizeof(tmp), "%s/%s", cwd, u.data) <
+		    snprintf(tmp, sizeof(tmp), "%s/%s", cwd, up_data) <
 			    (int)sizeof(tmp))
-			memcpy(u.data, tmp, sizeof(u.data));
+			memcpy(up_data, tmp, sizeof(up_data));
 	}
 	snprintf(u.examples, sizeof(u.examples), "%s",
 		 examples ? examples : "");

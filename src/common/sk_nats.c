@@ -98,6 +98,18 @@ static void on_disconnected(natsConnection *nc, void *closure)
 		sk_warn("nats: disconnected, reconnecting");
 }
 
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct sk_nats *n = closure;
+
+	(void)nc;
+	pthread_mutex_lock(&n->cb_lock);
+	n->closed = 1;
+	pthread_cond_broadcast(&n->cb_cond);
+	pthread_mutex_unlock(&n->cb_lock);
+	/* From here on, nothing may touch n: sk_nats_close frees it. */
+}
+
 static void on_reconnected(natsConnection *nc, void *closure)
 {
 	char url[256] = "";
@@ -147,6 +159,8 @@ int sk_nats_connect(struct sk_nats **out, const struct sk_nats_opts *o)
 	if (!n)
 		return -ENOMEM;
 	sk_cloud_cfg_default(&n->cfg);
+	pthread_mutex_init(&n->cb_lock, NULL);
+	pthread_cond_init(&n->cb_cond, NULL);
 	n->urls = strdup(o->urls);
 	buf = strdup(o->urls);
 	if (!n->urls || !buf) {
@@ -179,6 +193,7 @@ int sk_nats_connect(struct sk_nats **out, const struct sk_nats_opts *o)
 	natsOptions_SetMaxPingsOut(opts, 2);
 	natsOptions_SetDisconnectedCB(opts, on_disconnected, n);
 	natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+	natsOptions_SetClosedCB(opts, on_closed, n);
 	natsOptions_SetErrorHandler(opts, on_async_error, NULL);
 
 	deadline = sk_mono_ms() +
@@ -231,6 +246,8 @@ fail:
 
 void sk_nats_close(struct sk_nats *n)
 {
+	int closed = 1;
+
 	if (!n)
 		return;
 	for (int i = 0; i < SK_B__COUNT; i++)
@@ -238,11 +255,34 @@ void sk_nats_close(struct sk_nats *n)
 	jsCtx_Destroy(n->js);
 	n->closing = 1;
 	if (n->nc) {
+		struct timespec ts;
+
 		natsConnection_FlushTimeout(n->nc, 1000);
 		natsConnection_Close(n->nc);
+		/*
+		 * cnats runs the disconnected and closed callbacks on its own
+		 * thread after Close returns; both get (n).  Wait for the
+		 * closed one, the last, before freeing (n).
+		 */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&n->cb_lock);
+		while (!n->closed &&
+		       pthread_cond_timedwait(&n->cb_cond, &n->cb_lock, &ts) ==
+			       0)
+			;
+		closed = n->closed;
+		pthread_mutex_unlock(&n->cb_lock);
 		natsConnection_Destroy(n->nc);
 	}
 	free(n->urls);
+	if (!closed) {
+		/* A callback may still come: leak (n) rather than race it. */
+		sk_warn("nats: the connection did not report closing in 5 s");
+		return;
+	}
+	pthread_mutex_destroy(&n->cb_lock);
+	pthread_cond_destroy(&n->cb_cond);
 	free(n);
 }
 

@@ -3,6 +3,7 @@
 #define SUKIMA_SK_NATS_H
 
 #include <nats/nats.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,11 @@ struct sk_nats {
 	struct sk_cloud_cfg cfg;
 	char *urls;
 	volatile int closing; /* set by sk_nats_close: quiet disconnect */
+	/* The closed callback is the last one cnats runs for a connection:
+	 * sk_nats_close waits for it before freeing what callbacks see. */
+	pthread_mutex_t cb_lock;
+	pthread_cond_t cb_cond;
+	int closed;
 };
 
 struct sk_nats_opts {
