@@ -14,7 +14,7 @@
  * and stderr on /dev/null, and prints one line per phase:
  *
  *   phase <tab> runs <tab> median_us <tab> p99_us <tab> min_us <tab> 0 <tab>
- *   0 <tab> 0
+ *   0 <tab> 0 <tab> 0
  *
  * (bench_spawn's columns, with no RSS, failures or status) for create,
  * load, run, destroy and total. Exits 1 if a run fails.
@@ -127,8 +127,8 @@ int main(int argc, char **argv)
 	}
 	for (p = 0; p < NPHASE; p++) {
 		qsort(t[p], (size_t)n, sizeof(double), cmp_double);
-		printf("%s\t%d\t%.1f\t%.1f\t%.1f\t0\t0\t0\n", phase_name[p], n,
-		       t[p][n / 2], t[p][(99 * n + 99) / 100 - 1], t[p][0]);
+		printf("%s\t%d\t%.1f\t%.1f\t%.1f\t0\t0\t0\t0\n", phase_name[p],
+		       n, t[p][n / 2], t[p][(99 * n + 99) / 100 - 1], t[p][0]);
 	}
 	return 0;
 }

@@ -22,6 +22,7 @@
  *
  *   LABEL <tab> runs <tab> median_us <tab> p99_us <tab> min_us <tab>
  *   maxrss_kb (median of ru_maxrss) <tab> failed runs <tab> last status
+ *   <tab> cpu_us (median of ru_utime + ru_stime: guest time included)
  *
  * A run "fails" when its status is not 0; the first failure of each
  * command is reported on stderr.
@@ -30,7 +31,7 @@
 struct cmd {
 	const char *label;
 	char **argv;
-	double *us;
+	double *us, *cpu;
 	long *rss;
 	int fails, last_status;
 };
@@ -98,6 +99,10 @@ static int run_once(struct cmd *c, const char *in, int slot)
 	if (slot >= 0) {
 		c->us[slot] = t1 - t0;
 		c->rss[slot] = ru.ru_maxrss;
+		c->cpu[slot] =
+			(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
+				1e6 +
+			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 	}
 	return 0;
 }
@@ -148,7 +153,8 @@ int main(int argc, char **argv)
 		cmds[ncmd].argv = &argv[start + 1];
 		cmds[ncmd].us = calloc((size_t)n, sizeof(double));
 		cmds[ncmd].rss = calloc((size_t)n, sizeof(long));
-		if (!cmds[ncmd].us || !cmds[ncmd].rss)
+		cmds[ncmd].cpu = calloc((size_t)n, sizeof(double));
+		if (!cmds[ncmd].us || !cmds[ncmd].rss || !cmds[ncmd].cpu)
 			return 1;
 		ncmd++;
 	}
@@ -168,9 +174,10 @@ int main(int argc, char **argv)
 
 		qsort(c->us, (size_t)n, sizeof(double), cmp_double);
 		qsort(c->rss, (size_t)n, sizeof(long), cmp_long);
-		printf("%s\t%d\t%.1f\t%.1f\t%.1f\t%ld\t%d\t%d\n", c->label, n,
-		       c->us[n / 2], c->us[p99], c->us[0], c->rss[n / 2],
-		       c->fails, c->last_status);
+		qsort(c->cpu, (size_t)n, sizeof(double), cmp_double);
+		printf("%s\t%d\t%.1f\t%.1f\t%.1f\t%ld\t%d\t%d\t%.1f\n",
+		       c->label, n, c->us[n / 2], c->us[p99], c->us[0],
+		       c->rss[n / 2], c->fails, c->last_status, c->cpu[n / 2]);
 	}
 	return 0;
 }
