@@ -137,7 +137,10 @@ static void *http_client(void *arg)
 
 		if (rc < 0) {
 			lat[i] = -1;
-			atomic_fetch_add(&errors, 1);
+			if (atomic_fetch_add(&errors, 1) == 0)
+				fprintf(stderr,
+					"bench_cloud: first error: connection "
+					"lost\n");
 			if (fd >= 0)
 				close(fd);
 			fd = dial();
@@ -145,8 +148,13 @@ static void *http_client(void *arg)
 		}
 		/* An error answer still has a latency; it counts as an error. */
 		lat[i] = now_us() - t0;
-		if (rc)
-			atomic_fetch_add(&errors, 1);
+		if (rc && atomic_fetch_add(&errors, 1) == 0) {
+			/* Say once what went wrong, for the report. */
+			char *e = strstr(buf, "\r\n\r\n");
+			fprintf(stderr,
+				"bench_cloud: first error: %.*s | %.200s\n",
+				(int)strcspn(buf, "\r"), buf, e ? e + 4 : "");
+		}
 	}
 	if (fd >= 0)
 		close(fd);
