@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from conftest import (BUILD, VMM, check_monitor_end, guest, run, status_of,
-                      sukima_lines)
+from conftest import (BUILD, VMM, check_monitor_end, default_env, guest, run,
+                      status_of, sukima_lines)
 
 LOADER_FILE = re.compile(r"^/etc/ld\.so\.(cache|preload)$|^/(usr/)?lib(64|x86_64-linux-gnu)?/.*\.so[.0-9]*$")
 
@@ -215,3 +215,38 @@ def test_fault_status_equals_native_signal(mode, status, text):
     line = check_monitor_end(r, status)
     assert text in line, line
     assert re.search(r"rip 0x[0-9a-f]+", line), line
+
+
+@pytest.mark.parametrize("closed", [0, 1, 2])
+def test_closed_stdio_is_not_reused_for_kvm(tmp_path, closed):
+    # Started with a standard descriptor closed, the monitor must not let
+    # /dev/kvm (or the VM or vCPU descriptor) take its number: the guest's
+    # read(0)/write(1)/write(2), and the monitor's own `sukima: ` line,
+    # would then reach a KVM descriptor.
+    log = tmp_path / "strace.txt"
+
+    def close_fd():
+        os.close(closed)
+
+    p = subprocess.Popen(["strace", "-f", "-qq", "-o", str(log), "-e",
+                          "trace=openat,open,ioctl,dup,dup2,dup3,fcntl", VMM,
+                          guest("echo.musl")],
+                         cwd=BUILD, env=default_env(["strace"]),
+                         stdin=subprocess.PIPE if closed != 0 else None,
+                         stdout=subprocess.PIPE if closed != 1 else None,
+                         stderr=subprocess.PIPE if closed != 2 else None,
+                         preexec_fn=close_fd)
+    try:
+        p.communicate(b"hi\n" if closed != 0 else None, timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode >= 0
+    bad = []
+    for line in log.read_text().splitlines():
+        m = re.search(r'(open(at)?\(.*"(/dev/kvm)".*|'
+                      r'ioctl\(\d+, KVM_CREATE_(VM|VCPU).*)\) = (\d+)$', line)
+        if m and int(m.group(5)) <= 2:
+            bad.append(line)
+    assert not bad, "a standard descriptor was reused: %r" % bad
