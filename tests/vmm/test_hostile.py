@@ -250,3 +250,49 @@ def test_closed_stdio_is_not_reused_for_kvm(tmp_path, closed):
         if m and int(m.group(5)) <= 2:
             bad.append(line)
     assert not bad, "a standard descriptor was reused: %r" % bad
+
+
+def test_blocked_stdin_read_is_bounded_by_timeout():
+    # stdin stays open and silent: the host read() the guest waits in must
+    # be cut by the deadline like guest code is.
+    p = subprocess.Popen([VMM, "--timeout", "1", guest("echo.musl")], cwd=BUILD,
+                         env=default_env([VMM]), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        try:
+            rc = p.wait(timeout=20)  # the deadline is 1 s
+        except subprocess.TimeoutExpired:
+            pytest.fail("the monitor outlived its 1 s deadline by 20 s")
+        err = p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdin.close()
+        p.stdout.close()
+        p.stderr.close()
+    assert rc == 124, (rc, err)
+    assert sukima_lines(err) == ["sukima: function timed out after 1.0 s"], err
+
+
+def test_blocked_stdout_write_is_bounded_by_timeout():
+    # nobody reads stdout: the guest's 8 MiB write blocks in the host
+    # write(); the deadline must still end it.
+    p = subprocess.Popen([VMM, "--timeout", "1", guest("bigout.glibc"), "8"],
+                         cwd=BUILD, env=default_env([VMM]),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        try:
+            rc = p.wait(timeout=20)  # the deadline is 1 s
+        except subprocess.TimeoutExpired:
+            pytest.fail("the monitor outlived its 1 s deadline by 20 s")
+        err = p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    assert rc == 124, (rc, err)
+    assert len(sukima_lines(err)) == 1, err
