@@ -59,6 +59,18 @@ struct gw_call {
 
 #define GW_CALL_BUCKETS 1024
 
+/* Function specs read recently (sk_functions), kept GW_FN_TTL_MS. */
+#define GW_FN_BUCKETS 256
+#define GW_FN_MAX     1024
+#define GW_FN_TTL_MS  1000
+struct gw_fn {
+	struct gw_fn *next;
+	char name[SK_NAME_MAX + 1];
+	char *json;
+	size_t len;
+	int64_t at_ms;
+};
+
 /* Counters, to be exposed by /metrics (issue 9). */
 struct gw_stats {
 	atomic_ullong requests;
@@ -77,6 +89,7 @@ struct gw {
 	struct gw_opts o;
 	char id[SK_ID_LEN + 1];
 	struct sk_nats *n;
+	jsCtx *js_async; /* sync calls: publish without waiting for the ack */
 	natsSubscription *reply_sub;
 	struct MHD_Daemon *mhd;
 
@@ -85,6 +98,10 @@ struct gw {
 	int ncalls;
 	int live_workers; /* x86_64 entries in sk_workers, refreshed ~1/s */
 	int64_t workers_at_ms;
+
+	pthread_mutex_t fn_lock; /* fns[], nfns */
+	struct gw_fn *fns[GW_FN_BUCKETS];
+	int nfns;
 
 	atomic_ullong inflight; /* bytes of request bodies buffered now */
 	atomic_int stop;
@@ -168,6 +185,24 @@ int gw_publish_work(struct gw *g, const char *arch, const char *id,
 
 /* sk_callrec_json() without an empty "worker" key (malloc'd or NULL). */
 char *gw_callrec_json(const struct sk_callrec *cr);
+
+/*
+ * Publish a sync call's work message without waiting for JetStream's ack:
+ * a failed ack later fails the waiting call (503) through the async error
+ * handler.  0 or -errno (nothing was sent).
+ */
+int gw_publish_work_async(struct gw *g, const char *arch, const char *id,
+			  const char *sk_call, const void *body, size_t len);
+
+/*
+ * The function cache: a copy of a spec read less than GW_FN_TTL_MS ago
+ * (0 with *json malloc'd, or -ENOENT).  Deploys and deletes through this
+ * gateway update it at once; another gateway's changes show within the TTL.
+ */
+int gw_fn_cache_get(struct gw *g, const char *name, char **json, size_t *len);
+void gw_fn_cache_put(struct gw *g, const char *name, const char *json,
+		     size_t len);
+void gw_fn_cache_drop(struct gw *g, const char *name);
 
 /* Remember the X-Callback-Url of an async call (sk_calls "<id>.cb"). */
 int gw_callback_save(struct gw *g, const char *id, const char *url);

@@ -96,6 +96,7 @@ static int h_fn_delete(struct gw_req *r, const char *name)
 		return gw_respond_error(r, 404, "function '%s' not found",
 					name);
 	json_decref(f);
+	gw_fn_cache_drop(r->g, name);
 	if (sk_kv_delete(r->g->n, SK_B_FUNCTIONS, name) != 0)
 		return gw_respond_error(r, 503, "cannot delete '%s'", name);
 	sk_info("removed function %s", name);
@@ -190,6 +191,7 @@ static int h_fn_deploy(struct gw_req *r, int must_exist)
 			 : sk_kv_create(g->n, SK_B_FUNCTIONS, f.name, txt,
 					strlen(txt), NULL);
 		if (rc == 0) {
+			gw_fn_cache_put(g, f.name, txt, strlen(txt));
 			sk_info("deployed function %s version %llu", f.name,
 				(unsigned long long)f.version);
 			ret = gw_respond(r, f.version == 1 ? 201 : 200,
@@ -335,9 +337,14 @@ static int load_function(struct gw *g, const char *name, struct sk_function *f)
 	char *val = NULL;
 	size_t len = 0;
 	char err[128];
-	int rc = sk_kv_get(g->n, SK_B_FUNCTIONS, name, &val, &len, NULL);
+	int cached = gw_fn_cache_get(g, name, &val, &len) == 0;
+	int rc = cached ? 0
+			: sk_kv_get(g->n, SK_B_FUNCTIONS, name, &val, &len,
+				    NULL);
 
 	if (rc == 0) {
+		if (!cached)
+			gw_fn_cache_put(g, name, val, len);
 		rc = sk_function_parse(f, val, len, err, sizeof(err));
 		if (rc) {
 			sk_warn("sk_functions/%s: %s", name, err);
@@ -421,7 +428,8 @@ static int h_invoke_sync(struct gw_req *r)
 	gw_http_suspend(r);
 	pthread_mutex_unlock(&g->lock);
 
-	if (gw_publish_work(g, arch, c->id, skcall, r->body, r->len) != 0) {
+	if (gw_publish_work_async(g, arch, c->id, skcall, r->body, r->len) !=
+	    0) {
 		/* No message, so no reply can race with this. */
 		struct gw_call *t;
 

@@ -195,6 +195,7 @@ int cmd_gateway(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_mutex_init(&g->lock, NULL);
+	pthread_mutex_init(&g->fn_lock, NULL);
 	sk_new_id(g->id);
 	g->started_us = sk_now_us();
 	g->workers_at_ms = sk_mono_ms();
@@ -241,6 +242,7 @@ out:
 	gw_nats_close(g);
 	curl_global_cleanup();
 	pthread_mutex_destroy(&g->lock);
+	pthread_mutex_destroy(&g->fn_lock);
 	free(g);
 	return rc ? 1 : 0;
 }

@@ -153,6 +153,139 @@ int gw_publish_work(struct gw *g, const char *arch, const char *id,
 	return rc;
 }
 
+/* A sync call's publish failed after all: answer its caller now. */
+static void on_pub_err(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+	struct gw *g = closure;
+	const char *id = NULL;
+	struct gw_call *c = NULL;
+
+	(void)js;
+	if (pae->Msg &&
+	    natsMsgHeader_Get(pae->Msg, "Nats-Msg-Id", &id) == NATS_OK && id) {
+		pthread_mutex_lock(&g->lock);
+		c = gw_call_take(g, id);
+		if (c)
+			call_finish(c, GW_CALL_ABORTED);
+		pthread_mutex_unlock(&g->lock);
+	}
+	sk_warn("publish of call %s failed: %s", id ? id : "?",
+		pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+}
+
+int gw_publish_work_async(struct gw *g, const char *arch, const char *id,
+			  const char *sk_call, const void *body, size_t len)
+{
+	char subj[64];
+	natsMsg *m = NULL;
+	jsPubOptions po;
+	natsStatus s;
+
+	snprintf(subj, sizeof(subj), "%s%s", SK_SUBJ_WORK, arch);
+	jsPubOptions_Init(&po);
+	po.MsgId = id;
+	s = natsMsg_Create(&m, subj, NULL, body, (int)len);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, SK_HDR_CALL, sk_call);
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(g->js_async, &m, &po);
+	natsMsg_Destroy(m); /* NULL once the library owns it */
+	if (s != NATS_OK) {
+		sk_warn("publish %s for %s failed: %s", subj, id,
+			natsStatus_GetText(s));
+		return -EIO;
+	}
+	return 0;
+}
+
+static unsigned fn_hash(const char *name)
+{
+	return call_hash(name) % GW_FN_BUCKETS;
+}
+
+int gw_fn_cache_get(struct gw *g, const char *name, char **json, size_t *len)
+{
+	int64_t now = sk_mono_ms();
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&g->fn_lock);
+	for (struct gw_fn *f = g->fns[fn_hash(name)]; f; f = f->next) {
+		if (strcmp(f->name, name) != 0)
+			continue;
+		if (now - f->at_ms < GW_FN_TTL_MS) {
+			*json = malloc(f->len + 1);
+			if (*json) {
+				memcpy(*json, f->json, f->len + 1);
+				*len = f->len;
+				rc = 0;
+			}
+		}
+		break;
+	}
+	pthread_mutex_unlock(&g->fn_lock);
+	return rc;
+}
+
+static void fn_free_all(struct gw *g)
+{
+	for (int b = 0; b < GW_FN_BUCKETS; b++)
+		while (g->fns[b]) {
+			struct gw_fn *f = g->fns[b];
+			g->fns[b] = f->next;
+			free(f->json);
+			free(f);
+		}
+	g->nfns = 0;
+}
+
+void gw_fn_cache_drop(struct gw *g, const char *name)
+{
+	pthread_mutex_lock(&g->fn_lock);
+	for (struct gw_fn **pp = &g->fns[fn_hash(name)]; *pp;
+	     pp = &(*pp)->next) {
+		if (strcmp((*pp)->name, name) == 0) {
+			struct gw_fn *f = *pp;
+			*pp = f->next;
+			free(f->json);
+			free(f);
+			g->nfns--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g->fn_lock);
+}
+
+void gw_fn_cache_put(struct gw *g, const char *name, const char *json,
+		     size_t len)
+{
+	struct gw_fn *f;
+	char *copy;
+
+	if (strlen(name) > SK_NAME_MAX)
+		return;
+	gw_fn_cache_drop(g, name);
+	f = calloc(1, sizeof(*f));
+	copy = malloc(len + 1);
+	if (!f || !copy) {
+		free(f);
+		free(copy);
+		return;
+	}
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	memcpy(f->name, name, strlen(name) + 1);
+	f->json = copy;
+	f->len = len;
+	f->at_ms = sk_mono_ms();
+	pthread_mutex_lock(&g->fn_lock);
+	if (g->nfns >= GW_FN_MAX)
+		fn_free_all(g); /* crude, but bounded */
+	f->next = g->fns[fn_hash(name)];
+	g->fns[fn_hash(name)] = f;
+	g->nfns++;
+	pthread_mutex_unlock(&g->fn_lock);
+}
+
 int gw_callback_save(struct gw *g, const char *id, const char *url)
 {
 	char key[SK_ID_LEN + 8];
@@ -394,6 +527,17 @@ int gw_nats_open(struct gw *g)
 			 natsStatus_GetText(s));
 		return -EIO;
 	}
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.PublishAsync.MaxPending = 4096;
+	jo.PublishAsync.ErrHandler = on_pub_err;
+	jo.PublishAsync.ErrHandlerClosure = g;
+	s = natsConnection_JetStream(&g->js_async, g->n->nc, &jo);
+	if (s != NATS_OK) {
+		sk_error("cannot make a JetStream context: %s",
+			 natsStatus_GetText(s));
+		return -EIO;
+	}
 	refresh_workers(g);
 	return 0;
 }
@@ -411,6 +555,11 @@ void gw_nats_close(struct gw *g)
 		natsConnection_Close(g->n->nc);
 	natsSubscription_Destroy(g->reply_sub);
 	g->reply_sub = NULL;
+	jsCtx_Destroy(g->js_async);
+	g->js_async = NULL;
+	pthread_mutex_lock(&g->fn_lock);
+	fn_free_all(g);
+	pthread_mutex_unlock(&g->fn_lock);
 	sk_nats_close(g->n);
 	g->n = NULL;
 }
