@@ -32,6 +32,9 @@ cd "$(dirname "$0")/../.." || exit 1
 
 B=${SUKIMA_BUILD:-build}
 CASES=${STDKVM_CASES:-tests/vmm/cases.txt}
+# Ours, same format, after the table: the warm path (--repeat) on this
+# flavour, where guest memory is reset under nested paging.
+EXTRA=${STDKVM_EXTRA-tests/stdkvm/cases-warm.txt}
 INPUTS=tests/vmm/inputs
 QUIRKS=tests/stdkvm/tcg-expect.txt
 VM_TIMEOUT=${STDKVM_VM_TIMEOUT:-600} # the whole VM, hard
@@ -150,9 +153,9 @@ if [ -f "$QUIRKS" ]; then
 		quirk[$qn]=$qe
 	done <"$QUIRKS"
 fi
-if [ ! -f "$CASES" ]; then
-	echo "stdkvm: no $CASES yet: only kvmprobe runs"
-else
+[ -f "$CASES" ] || echo "stdkvm: no $CASES yet"
+for table in "$CASES" $EXTRA; do
+	[ -f "$table" ] || continue
 	lineno=0
 	while IFS= read -r line || [ -n "$line" ]; do
 		lineno=$((lineno + 1))
@@ -162,11 +165,11 @@ else
 		found+=("$name")
 		if [ -z "$name" ] || [ -z "$bin" ] || [ -z "${expect:-}" ] ||
 			[[ ${opts:-} == *'|'* ]]; then
-			fail "${name:-line$lineno}" "$CASES:$lineno: malformed line"
+			fail "${name:-line$lineno}" "$table:$lineno: malformed line"
 			continue
 		fi
 		if [ -n "${seen[$name]:-}" ]; then
-			fail "$name" "$CASES:$lineno: duplicate case name"
+			fail "$name" "$table:$lineno: duplicate case name"
 			continue
 		fi
 		seen[$name]=1
@@ -187,7 +190,7 @@ else
 			want_rc=${BASH_REMATCH[1]}
 			sub=${BASH_REMATCH[4]}
 		else
-			fail "$name" "$CASES:$lineno: bad EXPECT '$expect'"
+			fail "$name" "$table:$lineno: bad EXPECT '$expect'"
 			continue
 		fi
 		# The binary: relative to the build dir (cwd /b in the VM) or
@@ -254,11 +257,11 @@ else
 		printf '%s' "${o[*]}" >"$cdir/opts"
 		[ "$mode" = native ] && mv "$T/native.out" "$cdir/exp"
 		[ -n "$sub" ] && printf '%s' "$sub" >"$cdir/sub"
-	done <"$CASES"
-fi
+	done <"$table"
+done
 for w in "${want[@]}"; do
 	[ "$w" = kvmprobe ] && continue
-	[[ " ${found[*]} " == *" $w "* ]] || fail "$w" "no such case in $CASES"
+	[[ " ${found[*]} " == *" $w "* ]] || fail "$w" "no such case in $CASES $EXTRA"
 done
 [ $vmm_ok -eq 1 ] && cp "$VMM" "$R/sukima-vmm"
 
