@@ -242,6 +242,12 @@ int main(int argc, char **argv)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
+	/* A closed 0, 1 or 2 would be reused by /dev/kvm or the VM: the guest
+	 * would then read or write KVM descriptors.  Park /dev/null there. */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) != fd)
+			return die(VMM_STATUS_SETUP, "cannot open /dev/null");
 	vmm_config_default(&cfg);
 	cfg.backend = getenv("SUKIMA_VMM_BACKEND");
 	env = calloc((size_t)argc, sizeof(*env));

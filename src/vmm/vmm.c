@@ -83,20 +83,27 @@ static uint64_t *sys_u64(struct vmm *vm, uint64_t ga, uint64_t len)
 }
 
 /* Identity map, built once: 2 MiB pages, 4 KiB tables where it matters. */
+/*
+ * Identity map, built once: 2 MiB pages, 4 KiB tables where protections
+ * differ.  Warm VMs (cfg.warm) get 4 KiB tables for their first 512 MiB and
+ * leaves without the Dirty bit: the CPU (or PVM's shadow MMU) sets it on
+ * the first write, and vmm__dirty_scan() finds what an invocation wrote.
+ */
 static int build_page_tables(struct vmm *vm)
 {
 	struct vmm_mem *m = &vm->mem;
 	uint64_t *pml4 = sys_u64(vm, VMM_GA_PML4, VMM_PAGE_SIZE);
 	uint64_t *pdpt = sys_u64(vm, VMM_GA_PDPT, VMM_PAGE_SIZE);
+	uint64_t *pd = sys_u64(vm, VMM_GA_PD, VMM_PD_PAGES * 4096);
+	uint64_t clear = vm->cfg.warm ? PTE_D : 0;
 	unsigned pt_used = 0;
 
-	pml4[0] = VMM_GA_PDPT | PTE_DIR;
+	pml4[0] = VMM_GA_PDPT | PTE_DIR | PTE_A;
 	for (unsigned i = 0; i < VMM_PD_PAGES; i++)
-		pdpt[i] = (VMM_GA_PD + i * VMM_PAGE_SIZE) | PTE_DIR;
+		pdpt[i] = (VMM_GA_PD + i * VMM_PAGE_SIZE) | PTE_DIR | PTE_A;
 	for (uint64_t blk = 0; blk < m->size; blk += VMM_LARGE_PAGE) {
-		uint64_t *pd = sys_u64(vm, VMM_GA_PD, VMM_PD_PAGES * 4096);
 		uint64_t f0 = page_flags(m, blk), *pt;
-		uint64_t pt_ga;
+		uint64_t pt_ga, idx = blk / VMM_LARGE_PAGE;
 		int uniform = 1;
 
 		for (uint64_t ga = blk; ga < blk + VMM_LARGE_PAGE; ga += 4096)
@@ -104,23 +111,94 @@ static int build_page_tables(struct vmm *vm)
 				uniform = 0;
 				break;
 			}
-		if (uniform) {
-			pd[blk / VMM_LARGE_PAGE] = f0 ? blk | f0 | PTE_PS : 0;
+		if (vm->cfg.warm && idx < VMM_PT_WARM_PAGES) {
+			pt_ga = VMM_GA_PT_WARM + idx * VMM_PAGE_SIZE;
+		} else if (uniform) {
+			pd[idx] = f0 ? (blk | f0 | PTE_PS) & ~clear : 0;
 			continue;
-		}
-		if (pt_used == VMM_PT_PAGES)
+		} else if (pt_used == VMM_PT_PAGES) {
 			return -ENOSPC;
-		pt_ga = VMM_GA_PT + pt_used++ * VMM_PAGE_SIZE;
+		} else {
+			pt_ga = VMM_GA_PT + pt_used++ * VMM_PAGE_SIZE;
+		}
 		pt = sys_u64(vm, pt_ga, VMM_PAGE_SIZE);
 		for (unsigned i = 0; i < 512; i++) {
 			uint64_t ga = blk + i * VMM_PAGE_SIZE, f;
 
 			f = page_flags(m, ga);
-			pt[i] = f ? ga | f : 0;
+			pt[i] = f ? (ga | f) & ~clear : 0;
 		}
-		pd[blk / VMM_LARGE_PAGE] = pt_ga | PTE_DIR;
+		pd[idx] = pt_ga | PTE_DIR | PTE_A;
 	}
 	return 0;
+}
+
+/* Visits the leaf entries of the identity map: fn(ctx, ga, len, &entry). */
+static void for_each_leaf(struct vmm *vm,
+			  void (*fn)(void *ctx, uint64_t ga, uint64_t len,
+				     uint64_t *e),
+			  void *ctx, int accessed_only)
+{
+	uint64_t *pd = sys_u64(vm, VMM_GA_PD, VMM_PD_PAGES * 4096);
+
+	for (uint64_t blk = 0; blk < vm->mem.size; blk += VMM_LARGE_PAGE) {
+		uint64_t *pde = &pd[blk / VMM_LARGE_PAGE], *pt;
+
+		if (!(*pde & PTE_P))
+			continue;
+		/* The walker marks each table entry it uses: a 2 MiB region
+		 * never touched since the snapshot has nothing written. */
+		if (accessed_only && !(*pde & PTE_A))
+			continue;
+		if (!accessed_only && !(*pde & PTE_PS))
+			*pde &= ~PTE_A;
+		if (*pde & PTE_PS) {
+			fn(ctx, blk, VMM_LARGE_PAGE, pde);
+			continue;
+		}
+		pt = sys_u64(vm, *pde & ~0xfffULL, VMM_PAGE_SIZE);
+		for (unsigned i = 0; i < 512; i++)
+			if (pt[i] & PTE_P)
+				fn(ctx, blk + i * VMM_PAGE_SIZE, VMM_PAGE_SIZE,
+				   &pt[i]);
+	}
+}
+
+static void clear_dirty(void *ctx, uint64_t ga, uint64_t len, uint64_t *e)
+{
+	(void)ctx;
+	(void)ga;
+	(void)len;
+	*e &= ~PTE_D;
+}
+
+void vmm__dirty_reset(struct vmm *vm)
+{
+	for_each_leaf(vm, clear_dirty, NULL, 0);
+}
+
+struct scan {
+	struct vmm_mem *m;
+	uint64_t pages;
+};
+
+static void note_dirty(void *ctx, uint64_t ga, uint64_t len, uint64_t *e)
+{
+	struct scan *sc = ctx;
+
+	if (*e & PTE_D) {
+		/* the page, and the table the CPU wrote the bit into */
+		vmm_mem_note_guest_write(sc->m, ga, len);
+		sc->pages += len / VMM_PAGE_SIZE;
+	}
+}
+
+uint64_t vmm__dirty_scan(struct vmm *vm)
+{
+	struct scan sc = {&vm->mem, 0};
+
+	for_each_leaf(vm, note_dirty, &sc, 1);
+	return sc.pages;
 }
 
 static void build_descriptors(struct vmm *vm)

@@ -152,6 +152,11 @@ void vmm_destroy(struct vmm *vm);
 int vmm__run_loop(struct vmm *vm, struct vmm_exit *ex, struct vmm_result *res,
 		  int stop_at_stdin);
 int vmm__timer_arm(struct vmm *vm, double seconds);
+/* Warm VMs: clear every Dirty bit of the identity map (before the
+ * snapshot); note every page whose Dirty bit is set (after an invocation)
+ * with vmm_mem_note_write(), returning how many. */
+void vmm__dirty_reset(struct vmm *vm);
+uint64_t vmm__dirty_scan(struct vmm *vm);
 void vmm__timer_disarm(void);
 
 /* vmm_backend_pick(name): by name, or detected when name is NULL. */

@@ -35,23 +35,25 @@ static inline vmm_gaddr_t vmm_gaddr(uint64_t a)
  * by physical address), the descriptor tables and the stub are mapped
  * read-only, the exception stack and the shared I/O page read-write.
  */
-#define VMM_GA_PML4	 0x1000ULL
-#define VMM_GA_PDPT	 0x2000ULL
-#define VMM_GA_PD	 0x3000ULL /* VMM_PD_PAGES pages: up to 4 GiB */
-#define VMM_PD_PAGES	 4
-#define VMM_GA_PT	 0x7000ULL /* VMM_PT_PAGES 4 KiB page tables */
-#define VMM_PT_PAGES	 8
-#define VMM_GA_GDT	 0x10000ULL
-#define VMM_GA_TSS	 0x10800ULL
-#define VMM_GA_IDT	 0x11000ULL
-#define VMM_GA_STUB	 0x12000ULL /* LSTAR: the syscall stub */
-#define VMM_GA_EXC	 0x12800ULL /* exception handler v at +8*v */
-#define VMM_GA_EXC_STACK 0x14000ULL /* top of the exception stack */
-#define VMM_GA_SHARED	 0x14000ULL /* struct vmm_abi_shared (warm path) */
-#define VMM_GA_IOBUF	 0x20000ULL /* request/response buffers */
-#define VMM_IOBUF_SIZE	 0xe0000ULL /* 896 KiB: input window, then output */
-#define VMM_GA_SYS_END	 0x200000ULL
-#define VMM_MEM_MAX	 (4ULL << 30)
+#define VMM_GA_PML4	  0x1000ULL
+#define VMM_GA_PDPT	  0x2000ULL
+#define VMM_GA_PD	  0x3000ULL /* VMM_PD_PAGES pages: up to 4 GiB */
+#define VMM_PD_PAGES	  4
+#define VMM_GA_PT	  0x7000ULL /* VMM_PT_PAGES 4 KiB page tables */
+#define VMM_PT_PAGES	  8
+#define VMM_GA_GDT	  0x10000ULL
+#define VMM_GA_TSS	  0x10800ULL
+#define VMM_GA_IDT	  0x11000ULL
+#define VMM_GA_STUB	  0x12000ULL  /* LSTAR: the syscall stub */
+#define VMM_GA_EXC	  0x12800ULL  /* exception handler v at +8*v */
+#define VMM_GA_EXC_STACK  0x14000ULL  /* top of the exception stack */
+#define VMM_GA_SHARED	  0x14000ULL  /* struct vmm_abi_shared (warm path) */
+#define VMM_GA_IOBUF	  0x20000ULL  /* request/response buffers */
+#define VMM_IOBUF_SIZE	  0xe0000ULL  /* 896 KiB: input window, then output */
+#define VMM_GA_PT_WARM	  0x100000ULL /* warm VMs: 4 KiB tables, 512 MiB */
+#define VMM_PT_WARM_PAGES 256
+#define VMM_GA_SYS_END	  0x200000ULL
+#define VMM_MEM_MAX	  (4ULL << 30)
 
 /* GDT selectors (the host's own user selectors, so sysretq works). */
 #define VMM_SEL_KCODE 0x10

@@ -58,6 +58,12 @@ int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size,
 			m->cow = NULL;
 			goto err;
 		}
+		m->snap = mmap(NULL, size, PROT_READ,
+			       MAP_SHARED | MAP_NORESERVE, m->memfd, 0);
+		if (m->snap == MAP_FAILED) {
+			m->snap = NULL;
+			goto err;
+		}
 		m->host = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			       MAP_SHARED | MAP_NORESERVE, m->memfd, 0);
 		close(m->memfd);
@@ -82,6 +88,9 @@ err:
 	if (m->cow)
 		munmap(m->cow, size);
 	m->cow = NULL;
+	if (m->snap)
+		munmap(m->snap, size);
+	m->snap = NULL;
 	free(m->used);
 	free(m->dirty);
 	m->used = m->dirty = NULL;
@@ -136,6 +145,10 @@ int vmm_mem_freeze(struct vmm_mem *m)
 	}
 	m->cow = NULL;
 	m->frozen = f;
+	m->written = calloc(1, nb);
+	m->ever = calloc(1, nb);
+	if (!m->written || !m->ever)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -146,8 +159,24 @@ int vmm_mem_reset(struct vmm_mem *m)
 
 	if (!f)
 		return -EINVAL;
-	if (madvise(m->host, m->size, MADV_DONTNEED))
-		return -errno;
+	if (!m->track) {
+		if (madvise(m->host, m->size, MADV_DONTNEED))
+			return -errno;
+	} else {
+		/* Copy back what changed; what was only read stays mapped. */
+		for (uint64_t i = 0; i < nb; i++) {
+			unsigned bits = m->written[i] | m->ever[i];
+
+			m->written[i] = 0;
+			for (unsigned b = 0; bits; b++, bits >>= 1) {
+				uint64_t off = (i * 8 + b) * PAGE;
+
+				if (bits & 1)
+					memcpy(m->host + off, m->snap + off,
+					       PAGE);
+			}
+		}
+	}
 	m->image_lo = f->image_lo;
 	m->image_hi = f->image_hi;
 	m->brk_start = f->brk_start;
@@ -161,10 +190,14 @@ int vmm_mem_reset(struct vmm_mem *m)
 void vmm_mem_fini(struct vmm_mem *m)
 {
 	free_frozen(m);
+	free(m->written);
 	if (m->host)
 		munmap(m->host, m->size);
 	if (m->cow)
 		munmap(m->cow, m->size);
+	if (m->snap)
+		munmap(m->snap, m->size);
+	free(m->ever);
 	if (m->memfd >= 0)
 		close(m->memfd);
 	free(m->used);
@@ -182,12 +215,32 @@ void vmm_mem_set_image(struct vmm_mem *m, uint64_t lo, uint64_t hi)
 		bit_put(m->dirty, p, 1);
 }
 
-void *vmm_mem_ptr(const struct vmm_mem *m, vmm_gaddr_t ga, uint64_t len,
-		  int access)
+void vmm_mem_note_write(struct vmm_mem *m, uint64_t ga, uint64_t len)
+{
+	if (!m->written || len == 0 || ga >= m->size)
+		return;
+	if (len > m->size - ga)
+		len = m->size - ga;
+	for (uint64_t p = ga / PAGE; p <= (ga + len - 1) / PAGE; p++)
+		bit_put(m->written, p, 1);
+}
+
+void vmm_mem_note_guest_write(struct vmm_mem *m, uint64_t ga, uint64_t len)
+{
+	if (!m->ever || len == 0 || ga >= m->size)
+		return;
+	if (len > m->size - ga)
+		len = m->size - ga;
+	for (uint64_t p = ga / PAGE; p <= (ga + len - 1) / PAGE; p++)
+		bit_put(m->ever, p, 1);
+}
+
+void *vmm_mem_ptr(struct vmm_mem *m, vmm_gaddr_t ga, uint64_t len, int access)
 {
 	uint64_t end = ga.a + len;
 
-	(void)access; /* all function memory is read-write-execute */
+	/* All function memory is read-write-execute; writes are noted for
+	 * the warm path's reset. */
 	if (end < ga.a)
 		return NULL;
 	if (len == 0)
@@ -196,6 +249,8 @@ void *vmm_mem_ptr(const struct vmm_mem *m, vmm_gaddr_t ga, uint64_t len,
 		return NULL;
 	if (ga.a < m->guard + PAGE && end > m->guard)
 		return NULL;
+	if ((access & VMM_MEM_WRITE) && m->written)
+		vmm_mem_note_write(m, ga.a, len);
 	return m->host + ga.a;
 }
 
@@ -230,6 +285,7 @@ static void zero_dirty(struct vmm_mem *m, uint64_t lo, uint64_t hi)
 				bit_put(m->dirty, q / PAGE, 0);
 		} else {
 			memset(m->host + p, 0, run_end - p);
+			vmm_mem_note_write(m, p, run_end - p);
 		}
 		p = run_end;
 	}
@@ -393,6 +449,7 @@ int64_t vmm_mem_mremap(struct vmm_mem *m, uint64_t old, uint64_t old_len,
 	zero_dirty(m, at, at + new_len);
 	mark(m, at, at + new_len, 1);
 	memmove(m->host + at, m->host + old, old_len);
+	vmm_mem_note_write(m, at, old_len);
 	mark(m, old, old + old_len, 0);
 	return (int64_t)at;
 }

@@ -34,7 +34,12 @@ struct vmm_mem {
 	uint8_t *used;	/* bitmap: page belongs to an mmap */
 	uint8_t *dirty; /* bitmap: page was handed out before (zero on reuse) */
 	struct vmm_mem
-		*frozen; /* the bookkeeping at the snapshot (warm path) */
+		*frozen;  /* the bookkeeping at the snapshot (warm path) */
+	uint8_t *written; /* bitmap: written by the monitor since the reset */
+	uint8_t *
+		ever; /* bitmap: ever written by the guest since the snapshot */
+	uint8_t *snap; /* read-only view of the snapshot (the memfd) */
+	int track;     /* reset by copying back `written` | `ever` pages */
 };
 
 enum { VMM_MEM_READ = 1, VMM_MEM_WRITE = 2 };
@@ -61,7 +66,10 @@ int vmm_mem_freeze(struct vmm_mem *m);
 /*
  * vmm_mem_reset(m): back to the snapshot: drops every page written since
  * (MADV_DONTNEED on the private mapping; KVM is told through its MMU
- * notifier) and restores the bookkeeping.  Returns 0 or -errno.
+ * notifier) and restores the bookkeeping.  Once m->track is set, it
+ * copies the noted pages back from the snapshot instead, so they stay
+ * mapped (no fault, no KVM invalidation on the next run).  Returns 0 or
+ * -errno.
  */
 int vmm_mem_reset(struct vmm_mem *m);
 
@@ -78,8 +86,21 @@ void vmm_mem_set_image(struct vmm_mem *m, uint64_t lo, uint64_t hi);
  * guard page), else NULL.  len 0 gives a non-NULL pointer without checks
  * beyond overflow.
  */
-void *vmm_mem_ptr(const struct vmm_mem *m, vmm_gaddr_t ga, uint64_t len,
-		  int access);
+void *vmm_mem_ptr(struct vmm_mem *m, vmm_gaddr_t ga, uint64_t len, int access);
+
+/*
+ * vmm_mem_note_write(m, ga, len): records that guest [ga, ga+len) changed
+ * (the accessor does it for VMM_MEM_WRITE; the monitor's own writes to its
+ * area and the page-table scan of the warm path call it).
+ */
+void vmm_mem_note_write(struct vmm_mem *m, uint64_t ga, uint64_t len);
+
+/*
+ * vmm_mem_note_guest_write(m, ga, len): the guest wrote [ga, ga+len) (a
+ * Dirty bit): from now on that page is copied back at every reset, since
+ * the CPU will not tell again.
+ */
+void vmm_mem_note_guest_write(struct vmm_mem *m, uint64_t ga, uint64_t len);
 
 /*
  * vmm_mem_sys(m, ga, len): the monitor's own view of its area (page tables,

@@ -237,14 +237,16 @@ static int buf_append(struct vmm_buf *b, const void *p, size_t n)
 	return 0;
 }
 
-static int64_t write_all(int fd, const uint8_t *p, size_t n)
+/* Writes all n bytes unless the deadline passes (a reader that does not
+ * read must not hold the monitor: the timer interrupts the write). */
+static int64_t write_all(struct vmm *vm, int fd, const uint8_t *p, size_t n)
 {
 	size_t done = 0;
 
 	while (done < n) {
 		ssize_t w = write(fd, p + done, n - done);
 
-		if (w < 0 && errno == EINTR)
+		if (w < 0 && errno == EINTR && !vm->timed_out)
 			continue;
 		if (w < 0)
 			return done ? (int64_t)done : -errno;
@@ -279,11 +281,13 @@ static int64_t do_writev(struct vmm *vm, uint64_t fd, const struct iovec *iov,
 				       iov[i].iov_base, len)
 				    ?: (int64_t)len;
 		else
-			w = write_all(hfd, iov[i].iov_base, len);
+			w = write_all(vm, hfd, iov[i].iov_base, len);
 		if (w < 0)
 			return total ? total : w;
 		vm->out_bytes += (uint64_t)w;
 		total += w;
+		if (vm->timed_out)
+			break;
 		if (w > 0 && fd == 2)
 			vm->err_midline =
 				((const char *)iov[i].iov_base)[w - 1] != '\n';
@@ -562,7 +566,10 @@ static int64_t emulate(struct vmm *vm, uint64_t nr, const uint64_t *a,
 			return r;
 		r = do_writev(vm, a[0], iov, (int)a[2], &over);
 	after_write:
-		if (over) {
+		if (vm->timed_out) {
+			stop(res, VMM_TIMEOUT, VMM_STATUS_TIMEOUT);
+			*done = 1;
+		} else if (over) {
 			stop(res, VMM_OUTPUT, VMM_STATUS_LIMIT_OUTPUT);
 			snprintf(res->msg, sizeof(res->msg),
 				 "output limit of %" PRIu64 " bytes exceeded",
@@ -796,7 +803,7 @@ static void trace(struct vmm *vm, uint64_t nr, const uint64_t *a, int64_t r)
 				"%" PRId64 "\n", r);
 	if (len > (int)sizeof(buf) - 1)
 		len = (int)sizeof(buf) - 1;
-	write_all(vm->cfg.trace_fd, (const uint8_t *)buf, (size_t)len);
+	write_all(vm, vm->cfg.trace_fd, (const uint8_t *)buf, (size_t)len);
 }
 
 int vmm_syscall_flush(struct vmm *vm, struct vmm_result *res)
@@ -810,6 +817,7 @@ int vmm_syscall_flush(struct vmm *vm, struct vmm_result *res)
 	if (n == 0)
 		return 0;
 	sh->out_len = 0;
+	vmm_mem_note_write(&vm->mem, VMM_GA_SHARED, sizeof(*sh));
 	if (n > VMM_OUT_CAP) /* the guest's to corrupt: clamp */
 		n = VMM_OUT_CAP;
 	iov.iov_base = vmm_mem_sys(&vm->mem, VMM_GA_OUT, n);

@@ -37,6 +37,8 @@ void vmm__win_fill(struct vmm *vm, uint64_t pos)
 	if (n > VMM_IN_CAP)
 		n = VMM_IN_CAP;
 	memcpy(vmm_mem_sys(&vm->mem, VMM_GA_IN, n), vm->req + pos, n);
+	vmm_mem_note_write(&vm->mem, VMM_GA_IN, n);
+	vmm_mem_note_write(&vm->mem, VMM_GA_SHARED, sizeof(*sh));
 	vm->req_pos = pos;
 	vm->win_len = n;
 	sh->in_len = n;
@@ -111,9 +113,13 @@ int vmm_warm_init(struct vmm *vm, struct vmm_result *res)
 	sh->mem_lo = VMM_GA_SYS_END;
 	sh->mem_hi = vm->mem.size;
 	sh->guard = vm->mem.guard;
+	/* From here on the CPU marks what each invocation writes. */
+	vmm__dirty_reset(vm);
 	r = vm->ops->snapshot(vm);
 	if (r == 0)
 		r = vmm_mem_freeze(&vm->mem);
+	if (r == 0)
+		vm->mem.track = 1;
 	if (r) {
 		free(w->init_out.p);
 		free(w->init_err.p);
@@ -163,6 +169,7 @@ int vmm_invoke(struct vmm *vm, const uint8_t *req, size_t len, double timeout,
 	}
 	memcpy(vmm_mem_sys(&vm->mem, VMM_GA_OUT, w->init_out.len),
 	       w->init_out.p, w->init_out.len);
+	vmm_mem_note_write(&vm->mem, VMM_GA_OUT, w->init_out.len);
 	shared(vm)->out_len = w->init_out.len;
 	if (w->init_err.len) {
 		void *p = realloc(vm->err_out.p, w->init_err.len);
@@ -205,7 +212,9 @@ out:
 		if (vm->ops->create(vm) == 0)
 			w->need_full = 1;
 	}
-	/* Back to the snapshot now, so an idle VM holds no dirtied page. */
+	/* Back to the snapshot now, so an idle VM holds no dirtied page:
+	 * what the guest wrote (Dirty bits) and what the monitor wrote. */
+	vmm__dirty_scan(vm);
 	if (vmm_mem_reset(&vm->mem) && r == 0)
 		r = -EIO;
 	return r;
