@@ -75,6 +75,7 @@ WORKER_OBJS := \
 	$(O)/worker/wk_host.o \
 	$(O)/worker/wk_cache.o \
 	$(O)/worker/wk_exec_cold.o \
+	$(O)/worker/wk_stats.o \
 	$(O)/worker/wk_main.o
 
 # sukima objstore (the NATS side of the CLI)

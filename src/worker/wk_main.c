@@ -19,6 +19,7 @@
 #include "worker/wk_cache.h"
 #include "worker/wk_exec.h"
 #include "worker/wk_host.h"
+#include "worker/wk_stats.h"
 
 #define PULL_EXPIRES_MS 1000 /* how long one pull request waits */
 #define MEMBERSHIP_MS	1000 /* membership refresh period */
@@ -357,6 +358,8 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 	}
 	set_active(w, slot, ack);
 	result_init(w, &r, &c, delivered);
+	if (delivered > 1)
+		wk_stats_redelivery();
 
 	if (delivered > (uint64_t)w->max_attempts) {
 		/* Every earlier attempt vanished with its worker: stop. */
@@ -535,6 +538,7 @@ static void publish_membership(struct wk *w)
 	w->self.seen_us = sk_now_us();
 	json = sk_worker_json(&w->self);
 	pthread_mutex_unlock(&w->lock);
+	json = wk_stats_decorate(json);
 	if (!json)
 		return;
 	if (sk_kv_put(w->n, SK_B_WORKERS, w->self.id, json, strlen(json), NULL))
