@@ -175,3 +175,19 @@ def test_sukima_run_is_the_same():
     assert check_monitor_end(r, 124).startswith("sukima: function timed out")
     r = run([SUKIMA, "run", "--bogus"])
     usage_error(r)
+
+
+def test_odd_arguments_reach_the_guest_as_natively():
+    argv = ["", "", b"\xff\xfe bytes", "sp ace", "-", "--", "x" * 5000]
+    r = run([VMM, guest("args.glibc")] + argv)
+    n = run([guest("args.glibc")] + argv)
+    assert r.returncode == 0 and r.stdout == n.stdout, (r, n)
+
+
+@pytest.mark.parametrize("mem", ["9M", "8388609", "2G", "4G"])
+def test_mem_odd_sizes_run(mem):
+    # not a multiple of 2 MiB, or the largest: rounded or refused cleanly
+    r = run([VMM, "--mem", mem, guest("noop.musl")])
+    assert r.returncode in (0, 122), r
+    if r.returncode == 122:
+        assert len(sukima_lines(r.stderr)) == 1

@@ -296,3 +296,28 @@ def test_blocked_stdout_write_is_bounded_by_timeout():
         p.stderr.close()
     assert rc == 124, (rc, err)
     assert len(sukima_lines(err)) == 1, err
+
+
+def test_broken_stdout_pipe_does_not_kill_the_monitor():
+    # The reader goes away: the monitor must not die of SIGPIPE; the guest
+    # sees its write fail (-EPIPE: no signal is delivered to a function)
+    # and ends by itself (bigout: status 4).
+    p = subprocess.Popen([VMM, "--timeout", "20", guest("bigout.musl"), "8"],
+                         cwd=BUILD, env=default_env([VMM]),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        assert len(p.stdout.read(10)) == 10
+        p.stdout.close()
+        try:
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the monitor did not end after its reader left")
+        err = p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stderr.close()
+    assert rc >= 0, "the monitor died of signal %d" % -rc
+    assert rc == 4, (rc, err)
