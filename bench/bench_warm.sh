@@ -57,7 +57,7 @@ for c in "${cases[@]}"; do
 		exit 1
 	}
 	# min A p50 B p99 C max D us (N warm invocations, E exits in the last)
-	read -r _ wmin _ wp50 _ wp99 _ _ _ _ _ _ _ exits _ < <(tail -n 1 "$TMP/lat" | tr -d '(,')
+	read -r _ wmin _ wp50 _ wp99 _ _ _ _ _ _ exits _ < <(tail -n 1 "$TMP/lat" | tr -d '(,')
 	# shellcheck disable=SC2086
 	spawn=$("$BS" -n "$SN" -w 5 -i "$input" nat $cmd -- \
 		cold "$VMM" --priority normal $cmd) || exit 1
@@ -94,8 +94,10 @@ try:
     for line in open("/proc/%d/status" % p.pid):
         k, _, v = line.partition(":")
         st[k] = v.strip()
-    print("idle --serve monitor (echo.glibc, 64 MiB guest): VmRSS %s = anon %s"
-          " + file %s + shmem (snapshot) %s; start-up to snapshot %d us"
+    print("idle --serve monitor (echo.glibc, 64 MiB guest), after one "
+          "invocation: VmRSS %s = anon %s (monitor heap + pages the function "
+          "wrote) + file %s (monitor binary, libc) + shmem %s (snapshot pages "
+          "mapped); start-up to snapshot %d us"
           % (st["VmRSS"], st["RssAnon"], st["RssFile"], st["RssShmem"], init_us))
 finally:
     p.stdin.close()
