@@ -74,7 +74,9 @@ GATEWAY_OBJS := \
 WORKER_OBJS := \
 	$(O)/worker/wk_host.o \
 	$(O)/worker/wk_cache.o \
+	$(O)/worker/wk_exec.o \
 	$(O)/worker/wk_exec_cold.o \
+	$(O)/worker/wk_exec_warm.o \
 	$(O)/worker/wk_stats.o \
 	$(O)/worker/wk_main.o
 

@@ -17,6 +17,7 @@
 #endif
 
 #define GW_HDR_ENV_MAX 64 /* request headers copied into the environment */
+#define GW_SPEC_MAX    (32 * 1024) /* function JSON, copied into Sk-Call */
 
 static void rfc3339_now(char *out, size_t n)
 {
@@ -184,6 +185,14 @@ static int h_fn_deploy(struct gw_req *r, int must_exist)
 		txt = sk_function_json(&f);
 		if (!txt) {
 			ret = gw_respond_error(r, 500, "out of memory");
+			goto out;
+		}
+		/* It rides in every work message's header: keep it small. */
+		if (strlen(txt) > GW_SPEC_MAX) {
+			ret = gw_respond_error(r, 400,
+					       "function spec too large (%zu "
+					       "bytes of argv/env; at most %d)",
+					       strlen(txt), GW_SPEC_MAX);
 			goto out;
 		}
 		rc = rev ? sk_kv_update(g->n, SK_B_FUNCTIONS, f.name, txt,
@@ -379,6 +388,12 @@ static int fn_error(struct gw_req *r, int rc)
 	return gw_respond_error(r, 503, "cannot read sk_functions");
 }
 
+/* Http_Path must fit an env value, or the worker would refuse the call. */
+static int path_ok(struct gw_req *r)
+{
+	return strlen(r->m.rest) <= SK_ENV_VAL_MAX;
+}
+
 static int h_invoke_sync(struct gw_req *r)
 {
 	struct gw *g = r->g;
@@ -390,6 +405,8 @@ static int h_invoke_sync(struct gw_req *r)
 	int rc;
 
 	memset(&f, 0, sizeof(f));
+	if (!path_ok(r))
+		return gw_respond_error(r, 400, "path after the name too long");
 	rc = load_function(g, r->m.name, &f);
 	if (rc)
 		return fn_error(r, rc);
@@ -547,6 +564,8 @@ static int h_invoke_async(struct gw_req *r)
 	if (cb && !callback_ok(cb))
 		return gw_respond_error(
 			r, 400, "X-Callback-Url must be an http(s) URL");
+	if (!path_ok(r))
+		return gw_respond_error(r, 400, "path after the name too long");
 	rc = load_function(g, r->m.name, &f);
 	if (rc)
 		return fn_error(r, rc);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/sk_model.h"
 
@@ -53,11 +54,42 @@ struct wk_exec_res {
 };
 
 /*
- * Run (req) to completion.  Returns 0 with (res) filled (free with
- * wk_exec_res_free), or -errno for host failures before anything ran
- * (res->end = WK_END_HOST and res->reason set in that case too).
+ * Choose the execution mode: (max_warm) > 0 keeps up to that many idle
+ * `sukima-vmm --serve` monitors (warm micro-VMs restored from a snapshot
+ * per invocation, docs/guest-abi.md "Serve protocol"), 0 runs every
+ * invocation cold.  Call once before wk_exec_run().
+ */
+void wk_exec_init(int max_warm);
+
+/*
+ * Run (req) to completion: warm when a pooled monitor fits (same ELF,
+ * memory, argv and env) or one can be started, cold otherwise (functions
+ * that never read stdin, monitors that fail to start).  Returns 0 with
+ * (res) filled (free with wk_exec_res_free), or -errno for host failures
+ * before anything ran (res->end = WK_END_HOST and res->reason set in that
+ * case too).  Thread-safe.
  */
 int wk_exec_run(const struct wk_exec_req *req, struct wk_exec_res *res);
+
+/* End idle warm monitors unused for (idle_ms).  Thread-safe. */
+void wk_exec_housekeeping(int64_t idle_ms);
+
+/* End every idle warm monitor (at exit).  Thread-safe. */
+void wk_exec_shutdown(void);
+
+/* Counters since start: warm runs, cold runs, monitors started warm. */
+void wk_exec_stats(uint64_t *warm, uint64_t *cold, uint64_t *started);
+
+/* --- internal: shared by wk_exec_cold.c and wk_exec_warm.c --------------- */
+
+/* The monitor's argv (with --serve when (serve)); NULL on ENOMEM. */
+char **wk__exec_argv(const struct wk_exec_req *req, char nums[3][32],
+		     int serve);
+/* Spawn the monitor with (in, out, err) as its stdio: pid or -errno. */
+pid_t wk__exec_spawn(const char *path, char **av, int in, int out, int err);
+int wk__exec_cold(const struct wk_exec_req *req, struct wk_exec_res *res);
+/* -ENOTSUP: this one cannot run warm (run it cold). */
+int wk__exec_warm(const struct wk_exec_req *req, struct wk_exec_res *res);
 void wk_exec_res_free(struct wk_exec_res *res);
 
 /* Map a monitor exit status to an invocation outcome and a reason. */

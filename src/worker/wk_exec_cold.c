@@ -56,78 +56,6 @@ static void add_out(struct run *r, const char *p, size_t n)
 	r->out_len += n;
 }
 
-/* argv for the monitor; strings point into the call or (nums). */
-static char **build_argv(const struct wk_exec_req *req, char nums[3][32])
-{
-	const struct sk_call *c = req->call;
-	size_t n = 0, cap = 8 + 2 * c->env.n + c->argv.n;
-	char **av = calloc(cap + 1, sizeof(*av));
-	unsigned secs;
-
-	if (!av)
-		return NULL;
-	/* The monitor takes whole seconds; the worker enforces the rest. */
-	secs = (c->timeout_ms + 999) / 1000;
-	snprintf(nums[0], 32, "%uM", c->mem_mib);
-	snprintf(nums[1], 32, "%u", secs ? secs : 1);
-	snprintf(nums[2], 32, "%llu", (unsigned long long)c->max_output);
-	av[n++] = (char *)req->monitor;
-	av[n++] = "--mem";
-	av[n++] = nums[0];
-	av[n++] = "--timeout";
-	av[n++] = nums[1];
-	av[n++] = "--max-output";
-	av[n++] = nums[2];
-	for (size_t i = 0; i < c->env.n; i++) {
-		av[n++] = "--env";
-		av[n++] = c->env.v[i];
-	}
-	av[n++] = (char *)req->elf;
-	for (size_t i = 0; i < c->argv.n; i++)
-		av[n++] = c->argv.v[i];
-	av[n] = NULL;
-	return av;
-}
-
-/*
- * Start the monitor with the pipes as its stdio, in its own process group
- * (a Ctrl-C aimed at the worker's terminal must not kill running
- * functions: the worker decides), and with PR_SET_PDEATHSIG so a worker
- * killed outright (SIGKILL, OOM) takes its monitors with it instead of
- * leaving them running to their timeout.  vfork: no copy of the worker's
- * address space; signals stay blocked until the child has reset them, so
- * no handler of ours runs in the child.  Returns the pid or -errno.
- */
-static pid_t spawn_monitor(const char *path, char **av, int in, int out,
-			   int err)
-{
-	sigset_t all, old, none;
-	pid_t parent = getpid(), pid;
-	int e;
-
-	sigfillset(&all);
-	sigemptyset(&none);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = vfork();
-	if (pid == 0) {
-		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-			_exit(125);
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(125); /* the worker died in between */
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execve(path, av, environ);
-		_exit(errno == ENOENT ? 127 : 126);
-	}
-	e = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return pid < 0 ? -e : pid;
-}
-
 static void set_nonblock(int fd)
 {
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -152,7 +80,7 @@ static void find_reason(struct run *r)
 	}
 }
 
-int wk_exec_run(const struct wk_exec_req *req, struct wk_exec_res *res)
+int wk__exec_cold(const struct wk_exec_req *req, struct wk_exec_res *res)
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
 	char nums[3][32];
@@ -170,7 +98,7 @@ int wk_exec_run(const struct wk_exec_req *req, struct wk_exec_res *res)
 	res->started_us = sk_now_us();
 	r.out_cap = (size_t)req->call->max_output;
 	r.out = malloc(r.out_cap ? r.out_cap : 1);
-	av = build_argv(req, nums);
+	av = wk__exec_argv(req, nums, 0);
 	if (!r.out || !av) {
 		rc = -ENOMEM;
 		goto host_fail;
@@ -180,7 +108,7 @@ int wk_exec_run(const struct wk_exec_req *req, struct wk_exec_res *res)
 		rc = -errno;
 		goto host_fail;
 	}
-	pid = spawn_monitor(req->monitor, av, in[0], out[1], err[1]);
+	pid = wk__exec_spawn(req->monitor, av, in[0], out[1], err[1]);
 	rc = pid < 0 ? (int)-pid : 0;
 	close(in[0]);
 	close(out[1]);
@@ -337,34 +265,4 @@ out:
 	}
 	free(av);
 	return rc;
-}
-
-void wk_exec_res_free(struct wk_exec_res *res)
-{
-	free(res->out);
-	free(res->err);
-	res->out = NULL;
-	res->err = NULL;
-}
-
-enum sk_status wk_exec_status(const struct wk_exec_res *res, char *reason,
-			      size_t cap)
-{
-	if (res->end == WK_END_TIMEOUT ||
-	    (res->end == WK_END_EXITED && res->status == 124)) {
-		snprintf(reason, cap, "%s",
-			 res->reason[0] ? res->reason : "timed out");
-		return SK_ST_TIMED_OUT;
-	}
-	if (res->end == WK_END_EXITED && res->status == 0) {
-		reason[0] = '\0';
-		return SK_ST_SUCCEEDED;
-	}
-	if (res->reason[0])
-		snprintf(reason, cap, "%s", res->reason);
-	else if (res->end == WK_END_EXITED && res->status > 128)
-		snprintf(reason, cap, "killed by signal %d", res->status - 128);
-	else
-		snprintf(reason, cap, "exit status %d", res->status);
-	return SK_ST_FAILED;
 }

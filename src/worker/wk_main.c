@@ -24,6 +24,7 @@
 #define PULL_EXPIRES_MS 1000 /* how long one pull request waits */
 #define MEMBERSHIP_MS	1000 /* membership refresh period */
 #define ACK_SUBJ_MAX	256
+#define WARM_IDLE_MS	60000 /* an idle warm micro-VM ends after this */
 
 struct slot {
 	pthread_t thread;
@@ -88,9 +89,23 @@ static int peek_status(const char *json, size_t len, enum sk_status *st)
  * Move the invocation record to running (create it if absent), racing the
  * gateway's cancel through create-only / expected-revision writes.
  */
+/* The record as this worker last wrote it, to finish it without a read. */
+struct started {
+	struct sk_callrec rec;
+	uint64_t rev;
+	int valid;
+};
+
 static int mark_running(struct wk *w, const struct sk_call *c,
-			uint64_t delivered, enum start_verdict *v)
+			uint64_t delivered, enum start_verdict *v,
+			struct started *mine)
 {
+	/*
+	 * The gateway writes no record for a sync call (unless it cancels
+	 * it): on a first delivery try the create straight away, one round
+	 * trip instead of two; a conflict falls back to read-then-write.
+	 */
+	int assume_absent = c->reply && c->reply[0] && delivered == 1;
 	char err[160];
 
 	*v = START_RUN;
@@ -99,7 +114,10 @@ static int mark_running(struct wk *w, const struct sk_call *c,
 		uint64_t rev = 0;
 		char *val = NULL, *json;
 		size_t len = 0;
-		int rc = sk_kv_get(w->n, SK_B_CALLS, c->id, &val, &len, &rev);
+		int rc = tries == 0 && assume_absent
+				 ? -ENOENT
+				 : sk_kv_get(w->n, SK_B_CALLS, c->id, &val,
+					     &len, &rev);
 
 		if (rc && rc != -ENOENT)
 			return rc;
@@ -150,16 +168,24 @@ static int mark_running(struct wk *w, const struct sk_call *c,
 		sk_strv_push(&rec.workers, rec.worker);
 		rec.started_at_us = sk_now_us();
 		json = sk_callrec_json(&rec);
-		sk_callrec_free(&rec);
-		if (!json)
+		if (!json) {
+			sk_callrec_free(&rec);
 			return -ENOMEM;
+		}
 		if (rc == -ENOENT)
 			rc = sk_kv_create(w->n, SK_B_CALLS, c->id, json,
-					  strlen(json), NULL);
+					  strlen(json), &rev);
 		else
 			rc = sk_kv_update(w->n, SK_B_CALLS, c->id, json,
-					  strlen(json), rev, NULL);
+					  strlen(json), rev, &rev);
 		free(json);
+		if (rc == 0) {
+			mine->rec = rec; /* ownership moves */
+			mine->rev = rev;
+			mine->valid = 1;
+			return 0;
+		}
+		sk_callrec_free(&rec);
 		if (rc == -EEXIST || rc == -ESTALE)
 			continue; /* someone wrote first: read again */
 		return rc;
@@ -167,11 +193,42 @@ static int mark_running(struct wk *w, const struct sk_call *c,
 	return -EAGAIN;
 }
 
+/* Apply the end (or a dropped duplicate) to (rec). */
+static void apply_final(struct sk_callrec *rec, const struct sk_result *r,
+			int duplicate)
+{
+	if (duplicate) {
+		rec->duplicates++;
+		return;
+	}
+	rec->status = r->status;
+	snprintf(rec->worker, sizeof(rec->worker), "%s", r->worker);
+	free(rec->reason);
+	rec->reason = strdup(r->reason ? r->reason : "");
+	rec->started_at_us = r->started_at_us;
+	rec->ended_at_us = r->ended_at_us;
+}
+
 /* Record the end (or a dropped duplicate) in sk_calls; best effort. */
-static void mark_final(struct wk *w, const struct sk_result *r, int duplicate)
+static void mark_final(struct wk *w, const struct sk_result *r, int duplicate,
+		       struct started *mine)
 {
 	char err[160];
 
+	/* Usually nobody wrote since our start: no read needed. */
+	if (mine && mine->valid) {
+		char *json;
+		int rc;
+
+		apply_final(&mine->rec, r, duplicate);
+		json = sk_callrec_json(&mine->rec);
+		rc = json ? sk_kv_update(w->n, SK_B_CALLS, r->id, json,
+					 strlen(json), mine->rev, NULL)
+			  : -ENOMEM;
+		free(json);
+		if (rc == 0)
+			return;
+	}
 	for (int tries = 0; tries < 10; tries++) {
 		struct sk_callrec rec;
 		uint64_t rev = 0;
@@ -193,17 +250,7 @@ static void mark_final(struct wk *w, const struct sk_result *r, int duplicate)
 			sk_strv_push(&rec.workers, r->worker);
 		}
 		free(val);
-		if (duplicate) {
-			rec.duplicates++;
-		} else {
-			rec.status = r->status;
-			snprintf(rec.worker, sizeof(rec.worker), "%s",
-				 r->worker);
-			free(rec.reason);
-			rec.reason = strdup(r->reason ? r->reason : "");
-			rec.started_at_us = r->started_at_us;
-			rec.ended_at_us = r->ended_at_us;
-		}
+		apply_final(&rec, r, duplicate);
 		json = sk_callrec_json(&rec);
 		sk_callrec_free(&rec);
 		if (!json)
@@ -243,7 +290,7 @@ static char *done_event(const char *result_json, const char *callback)
  * result already existed: ours dropped), or -errno (not committed).
  */
 static int commit_result(struct wk *w, const struct sk_call *c,
-			 struct sk_result *r)
+			 struct sk_result *r, struct started *mine)
 {
 	char subj[128], *json, *ev;
 	int rc = -EIO;
@@ -272,11 +319,11 @@ static int commit_result(struct wk *w, const struct sk_call *c,
 		free(r->reason);
 		r->reason = strdup("output too large for the NATS server's "
 				   "max_payload");
-		return commit_result(w, c, r);
+		return commit_result(w, c, r, mine);
 	}
 	if (rc == -EEXIST) {
 		free(json);
-		mark_final(w, r, 1);
+		mark_final(w, r, 1, mine);
 		return 1;
 	}
 	if (rc) {
@@ -296,7 +343,7 @@ static int commit_result(struct wk *w, const struct sk_call *c,
 		free(ev);
 	}
 	free(json);
-	mark_final(w, r, 0);
+	mark_final(w, r, 0, mine);
 	return 0;
 }
 
@@ -329,6 +376,7 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 {
 	const char *ack = natsMsg_GetReply(m), *hdr = NULL;
 	struct wk_exec_req xr = {0};
+	struct started mine = {0};
 	struct wk_exec_res xs;
 	enum start_verdict verdict;
 	struct sk_result r;
@@ -379,7 +427,7 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
 		goto out;
 	}
-	rc = mark_running(w, &c, delivered, &verdict);
+	rc = mark_running(w, &c, delivered, &verdict, &mine);
 	if (rc) {
 		sk_warn("call %s: cannot record its start (%s): handed back",
 			c.id, strerror(-rc));
@@ -461,7 +509,7 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 		 sk_status_name(r.status),
 		 (long long)(r.ended_at_us - r.started_at_us));
 commit:
-	rc = commit_result(w, &c, &r);
+	rc = commit_result(w, &c, &r, &mine);
 	if (rc < 0) {
 		sk_warn("call %s: result not committed (%s): handed back", c.id,
 			strerror(-rc));
@@ -483,6 +531,8 @@ commit:
 		sk_warn("call %s: final ack not confirmed", c.id);
 out:
 	set_active(w, slot, NULL);
+	if (mine.valid)
+		sk_callrec_free(&mine.rec);
 	sk_result_free(&r);
 	sk_call_free(&c);
 }
@@ -587,6 +637,7 @@ static void *keeper_main(void *arg)
 		}
 		if (now >= next_member) {
 			publish_membership(w);
+			wk_exec_housekeeping(WARM_IDLE_MS);
 			next_member = now + MEMBERSHIP_MS;
 		}
 		until = next_wpi < next_member ? next_wpi : next_member;
@@ -747,7 +798,9 @@ static void usage(FILE *f)
 		"  --grace SECONDS      on SIGTERM, time running invocations "
 		"get (default 10)\n"
 		"  --connect-timeout S  give up if NATS is unreachable this "
-		"long (default: never)\n");
+		"long (default: never)\n"
+		"  --warm N             idle warm micro-VMs kept (default: 2 "
+		"per slot; 0 = always cold)\n");
 }
 
 static int find_monitor(char *out, size_t cap)
@@ -811,6 +864,7 @@ int cmd_worker(int argc, char **argv)
 		{"max-attempts", required_argument, NULL, 'a'},
 		{"connect-timeout", required_argument, NULL, 't'},
 		{"monitor", required_argument, NULL, 'M'},
+		{"warm", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -823,13 +877,13 @@ int cmd_worker(int argc, char **argv)
 	char durable[64], cache_buf[PATH_MAX], conn_name[160];
 	int64_t lease_ms = 3000, grace_ms = 10000, connect_ms = -1;
 	uint64_t mem = 0;
-	long slots = wk_host_cpus(), attempts = 5;
+	long slots = wk_host_cpus(), attempts = 5, warm = -1;
 	struct wk w;
 	int c, rc, started = 0;
 
 	sk_log_init("worker", SK_LOG_INFO);
 	memset(&w, 0, sizeof(w));
-	while ((c = getopt_long(argc, argv, "n:s:m:N:c:l:g:a:t:M:h", longopts,
+	while ((c = getopt_long(argc, argv, "n:s:m:N:c:l:g:a:t:M:W:h", longopts,
 				NULL)) != -1) {
 		char *end;
 
@@ -906,6 +960,14 @@ int cmd_worker(int argc, char **argv)
 		case 'M':
 			setenv("SUKIMA_VMM", optarg, 1);
 			break;
+		case 'W':
+			warm = strtol(optarg, &end, 10);
+			if (*end || warm < 0 || warm > 4096) {
+				fprintf(stderr, "sukima worker: --warm must be "
+						"0..4096\n");
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -969,6 +1031,8 @@ int cmd_worker(int argc, char **argv)
 	snprintf(w.self.version, sizeof(w.self.version), "%s", SK_VERSION);
 	w.nslots = (int)slots;
 	w.grace_ms = grace_ms;
+	/* Warm micro-VMs kept idle: two per slot unless told. */
+	wk_exec_init(warm < 0 ? 2 * (int)slots : (int)warm);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 
@@ -1086,8 +1150,16 @@ out:
 	sk_pull_close(w.pull);
 	sk_nats_close(w.n);
 	free(w.slots);
-	sk_info("worker %s left (%llu done, %llu duplicates dropped)",
-		w.self.id, (unsigned long long)w.self.done,
-		(unsigned long long)w.self.duplicates);
+	wk_exec_shutdown();
+	{
+		uint64_t nw, nc, ns;
+		wk_exec_stats(&nw, &nc, &ns);
+		sk_info("worker %s left (%llu done, %llu duplicates dropped; "
+			"%llu warm runs on %llu micro-VMs, %llu cold runs)",
+			w.self.id, (unsigned long long)w.self.done,
+			(unsigned long long)w.self.duplicates,
+			(unsigned long long)nw, (unsigned long long)ns,
+			(unsigned long long)nc);
+	}
 	return rc ? 1 : 0;
 }

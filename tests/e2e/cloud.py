@@ -276,13 +276,29 @@ class Worker(Proc):
             def ready():
                 if not self.running():
                     raise RuntimeError("worker exited:\n" + self.log())
-                return self.READY in self.log()
+                # The log line, or (quiet logs) its membership entry.
+                return self.READY in self.log() or self._registered()
             try:
                 wait_for(ready, timeout, interval=0.05, what="worker ready")
             except TimeoutError:
                 self.stop()
                 raise
         return self
+
+
+    def _registered(self):
+        from natsproto import Client, NatsError
+        try:
+            with Client(self.nats_url, timeout=2) as c:
+                si = c.js("STREAM.INFO.KV_sk_workers",
+                          {"subjects_filter": "$KV.sk_workers.>"}, timeout=2)
+                for subj in (si.get("state", {}).get("subjects") or {}):
+                    v = c.kv_get("sk_workers", subj.rsplit(".", 1)[1])
+                    if v and json.loads(v).get("name") == self.wname:
+                        return True
+        except (OSError, NatsError, ValueError):
+            pass
+        return False
 
 
 _procs = []
@@ -349,3 +365,24 @@ def vmm_runs_guests():
     except subprocess.TimeoutExpired:
         return False
     return r.returncode == 0 and r.stdout == b"ping"
+
+
+def vmm_serves():
+    """True when the monitor's --serve mode says hello with a snapshot."""
+    import struct
+    g = guest("echo")
+    if not (os.path.exists(VMM) and os.path.exists(g)):
+        return False
+    p = subprocess.Popen([VMM, "--serve", g], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        p.stdin.close()
+        hello = p.stdout.read(32)
+        return (len(hello) == 32 and hello[:4] == b"SKH1"
+                and struct.unpack("<I", hello[8:12])[0] == 1)
+    finally:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -232,3 +232,14 @@ def test_inflight_budget(nats, tmp_path):
     # another kind).
     r = call(g.url, "POST", "/function/sha", b"x" * (1 << 20))
     assert r.status == 503 and "no live worker" in r.json()["error"]
+
+
+def test_oversized_spec_and_path(gw):
+    digest = upload(gw.url, BUSYBOX)
+    body = json.dumps({"name": "big", "digest": digest,
+                       "env": {f"V{i}": "x" * 4000 for i in range(20)}})
+    r = call(gw.url, "POST", "/system/functions", body)
+    assert r.status == 400 and "too large" in r.json()["error"]
+    deploy(gw.url, "sha", BUSYBOX, argv=["sha256sum"])
+    r = call(gw.url, "POST", "/function/sha/" + "p" * 9000, b"")
+    assert r.status == 400 and "too long" in r.json()["error"]

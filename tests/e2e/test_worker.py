@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 
@@ -108,9 +109,11 @@ def test_sync_call_reply_record_and_event(env, tmp_path):
     assert c.js("STREAM.INFO.SUKIMA_WORK")["state"]["messages"] == 0
 
 
-def test_argv_env_and_many_calls(env, tmp_path):
+@pytest.mark.parametrize("warm", ["0", "4"])
+def test_argv_env_and_many_calls(env, tmp_path, warm):
     nats, c = env
-    cloud.Worker(nats.url, name="w1", slots=3, tmpdir=tmp_path).start()
+    w = cloud.Worker(nats.url, name="w1", slots=3, tmpdir=tmp_path,
+                     args=["--warm", warm]).start()
     args = upload(nats, cloud.guest("args"))
     sha = upload(nats, cloud.guest("sha256"))
     spec = call_spec(args, argv=["alpha", "beta gamma"], env={"Http_Method": "POST"})
@@ -127,6 +130,16 @@ def test_argv_env_and_many_calls(env, tmp_path):
         res = wait_result(c, cid)
         assert res["status"] == "succeeded"
         assert out(res).decode().split()[0] == want
+    assert w.term() == 0
+    runs = re.search(r"(\d+) warm runs on (\d+) micro-VMs, (\d+) cold runs", w.log())
+    assert runs, w.log()
+    warm_runs, vms, cold_runs = map(int, runs.groups())
+    if warm == "0":
+        assert warm_runs == 0 and cold_runs == 41
+    elif cloud.vmm_serves():
+        # The 40 sha256 calls share one spec: at most one micro-VM per
+        # slot; `args` never reads stdin, so it has no snapshot: cold.
+        assert warm_runs == 40 and cold_runs == 1 and 1 <= vms <= 3
 
 
 def test_membership_entry_and_leave(env, tmp_path):
@@ -212,9 +225,11 @@ def test_first_result_wins(env, tmp_path):
     assert rec == 1
 
 
-def test_function_failure_and_timeout(env, tmp_path):
+@pytest.mark.parametrize("warm", ["0", "4"])
+def test_function_failure_and_timeout(env, tmp_path, warm):
     nats, c = env
-    cloud.Worker(nats.url, name="w1", slots=2, tmpdir=tmp_path).start()
+    cloud.Worker(nats.url, name="w1", slots=2, tmpdir=tmp_path,
+                 args=["--warm", warm]).start()
     priv = upload(nats, cloud.guest("hostile_priv"))
     loop = upload(nats, cloud.guest("hostile_loop"))
     f = call_spec(priv, argv=["hlt"])
@@ -352,3 +367,22 @@ def test_argv0_names_the_program(env, tmp_path):
     cloud.wait_for(lambda: (lambda x: x if x["num_ack_pending"] == 0 else None)(consumer(c)),
                    10, what="terminated")
     assert c.kv_get("sk_results", evil["id"]) is None
+
+
+def test_warm_limits_and_isolation(env, tmp_path):
+    """Warm micro-VMs honour the per-call output limit and timeout, and survive them."""
+    nats, c = env
+    w = cloud.Worker(nats.url, name="w1", slots=1, tmpdir=tmp_path,
+                     args=["--warm", "2"]).start()
+    echo = upload(nats, cloud.guest("echo"))
+    small = call_spec(echo, max_output=10)
+    submit(c, small, b"0123456789abcdef")
+    r = wait_result(c, small["id"])
+    assert r["status"] == "failed" and r["exit_code"] == 120, r
+    assert len(out(r)) <= 10
+    ok = call_spec(echo, max_output=100)
+    submit(c, ok, b"fine")
+    assert out(wait_result(c, ok["id"])) == b"fine"
+    assert w.term() == 0
+    if cloud.vmm_serves():
+        assert re.search(r"2 warm runs on 1 micro-VMs", w.log()), w.log()
