@@ -327,3 +327,37 @@ def test_large_artifact(c, tmp_path):
     assert f["size"] == os.path.getsize(big) > 64 << 20
     r = call(c.url, "POST", "/function/big", b"large", timeout=120)
     assert r.status == 200 and r.body == b"LARGE"
+
+
+def test_two_gateways_share_one_nats(c, tmp_path):
+    """Stateless gateways: any of them serves what another accepted."""
+    g2 = c._add(cloud.Gateway(c.nats.url, tmpdir=str(tmp_path)).start())
+    try:
+        deploy(g2.url, "up2", G("upper"))
+        r = call(c.url, "POST", "/function/up2", b"via one")
+        assert r.status == 200 and r.body == b"VIA ONE"
+        sink = CallbackSink()
+        try:
+            ids = []
+            for i in range(10):
+                base = (c.url, g2.url)[i % 2]
+                r = call(base, "POST", "/async-function/up2", f"n{i}".encode(),
+                         {"X-Callback-Url": sink.url})
+                assert r.status == 202
+                ids.append(r.headers["x-call-id"])
+            for i, cid in enumerate(ids):
+                rec = wait_status((g2.url, c.url)[i % 2], cid)
+                assert base64.b64decode(rec["output_b64"]) == f"N{i}".encode()
+            got = sink.wait(10, timeout=60)
+            time.sleep(1.5)
+            # Both gateways pull the one durable consumer: each callback once.
+            assert sorted(h["x-call-id"] for h, _ in sink.got) == sorted(ids)
+            assert len(got) == 10
+        finally:
+            sink.close()
+        assert call(g2.url, "DELETE", "/system/function/up2").status == 204
+        # The other gateway's cache forgets within its 1 s TTL.
+        cloud.wait_for(lambda: call(c.url, "POST", "/function/up2", b"").status == 404,
+                       5, what="the removal to show on the other gateway")
+    finally:
+        g2.stop()
