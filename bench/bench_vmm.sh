@@ -37,9 +37,12 @@ cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$BS" \
 # In-process driver: optional (the library API may change under it).
 INPROC=$B/bench/bench_inproc
 rm -f "$INPROC"
+# the monitor's objects as the Makefile lists them (VMM_OBJS), minus main.o
+objs=$(sed -n '/^VMM_OBJS :=/,/^$/p' Makefile | grep -o '$(O)/vmm/[a-z_0-9]*\.o' |
+	grep -v '/main\.o$' | sed "s|\$(O)|$B|")
+# shellcheck disable=SC2086
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -Isrc -o "$INPROC" \
-	bench/bench_inproc.c $(ls "$B"/vmm/*.o | grep -v '/main\.o$') \
-	-lseccomp 2>"$B/reports/bench_inproc.build.log" ||
+	bench/bench_inproc.c $objs -lseccomp 2>"$B/reports/bench_inproc.build.log" ||
 	echo "bench_vmm: in-process driver did not build (see $B/reports/bench_inproc.build.log)"
 [ -x "$VMM" ] || {
 	echo "bench_vmm: $VMM not built"
