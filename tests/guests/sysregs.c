@@ -176,6 +176,16 @@ static int check_nostack(void)
 
 int main(void)
 {
+	unsigned int mxcsr;
+	unsigned short fcw;
+	unsigned long fl;
+
+	/* start-up FPU/SSE control state and flags, as Linux gives them */
+	__asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+	__asm__ volatile("fnstcw %0" : "=m"(fcw));
+	__asm__ volatile("pushfq\n\tpop %0" : "=r"(fl));
+	printf("mxcsr %#x fcw %#x DF %lu AC %lu\n", mxcsr, fcw, (fl >> 10) & 1,
+	       (fl >> 18) & 1);
 	printf("gprs preserved: %s\n", check_gprs() ? "NO" : "yes");
 	printf("xmm7 preserved: %s\n", check_xmm() ? "NO" : "yes");
 	__builtin_cpu_init();
