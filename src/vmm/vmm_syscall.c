@@ -220,6 +220,8 @@ static int64_t do_readv(struct vmm *vm, uint64_t fd, const struct iovec *iov,
 
 static int buf_append(struct vmm_buf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (n > b->cap - b->len) {
 		size_t cap = b->cap ? b->cap : 4096;
 		uint8_t *q;

@@ -36,7 +36,8 @@ void vmm__win_fill(struct vmm *vm, uint64_t pos)
 
 	if (n > VMM_IN_CAP)
 		n = VMM_IN_CAP;
-	memcpy(vmm_mem_sys(&vm->mem, VMM_GA_IN, n), vm->req + pos, n);
+	if (n)
+		memcpy(vmm_mem_sys(&vm->mem, VMM_GA_IN, n), vm->req + pos, n);
 	vmm_mem_note_write(&vm->mem, VMM_GA_IN, n);
 	vmm_mem_note_write(&vm->mem, VMM_GA_SHARED, sizeof(*sh));
 	vm->req_pos = pos;
@@ -52,7 +53,8 @@ static int copy_buf(struct vmm_buf *dst, const struct vmm_buf *src)
 	dst->p = malloc(src->len ? src->len : 1);
 	if (!dst->p)
 		return -ENOMEM;
-	memcpy(dst->p, src->p, src->len);
+	if (src->len)
+		memcpy(dst->p, src->p, src->len);
 	dst->len = dst->cap = src->len;
 	return 0;
 }
