@@ -69,6 +69,10 @@ GATEWAY_OBJS := \
 	$(O)/gateway/gw_api.o \
 	$(O)/gateway/gw_nats.o \
 	$(O)/gateway/gw_callbacks.o \
+	$(O)/gateway/gw_metrics.o \
+	$(O)/gateway/gw_logs.o \
+	$(O)/gateway/gw_ui.o \
+	$(O)/gateway/gw_ui_assets.o \
 	$(O)/gateway/gw_main.o
 
 WORKER_OBJS := \
@@ -130,6 +134,15 @@ $(O)/examples/%: examples/%.c
 .PHONY: examples
 examples: $(EXAMPLE_BINS)
 all: examples
+
+# --- the dashboard (/ui): src/gateway/ui/* compiled into the gateway ----
+UI_ASSETS := src/gateway/ui/index.html src/gateway/ui/app.js \
+	src/gateway/ui/style.css
+$(O)/gateway/gw_ui_assets.c: $(UI_ASSETS) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh $(UI_ASSETS) > $@.tmp && mv $@.tmp $@
+$(O)/gateway/gw_ui_assets.o: $(O)/gateway/gw_ui_assets.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 # --- unit tests: tests/unit/test_X.c includes the .c files it tests -------
 UNIT_BINS := $(foreach t,$(UNIT_TESTS),$(O)/tests/unit/$(t))
