@@ -11,6 +11,7 @@
 
 #include "common/sk_log.h"
 #include "gateway/gw.h"
+#include "gateway/gw_obs.h"
 
 #ifndef SUKIMA_VERSION
 #define SUKIMA_VERSION "0.1.0"
@@ -763,6 +764,10 @@ int gw_api_dispatch(struct gw_req *r)
 		if (r->method == GW_DELETE)
 			return h_invocation_cancel(r);
 		return h_invocation_get(r);
+	case GW_R_METRICS:
+	case GW_R_LOGS:
+	case GW_R_UI:
+		return gw_obs_dispatch(r);
 	default:
 		return gw_respond_error(r, 404, "no route");
 	}
