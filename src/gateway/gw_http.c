@@ -11,6 +11,7 @@
 
 #include "common/sk_log.h"
 #include "gateway/gw.h"
+#include "gateway/gw_obs.h"
 
 /* JSON API bodies (deploy requests, deletes) are small. */
 #define GW_API_BODY_MAX (1u << 20)
@@ -94,6 +95,7 @@ int gw_respond(struct gw_req *r, int status, const char *ctype,
 	MHD_destroy_response(resp);
 	if (status >= 100 && status < 600)
 		atomic_fetch_add(&r->g->st.status[status / 100], 1);
+	gw_metrics_response(r, status);
 	return ret;
 }
 
