@@ -3,11 +3,15 @@
  * status (#GP -> 139, #UD -> 132, #DE -> 136, #BP/#DB -> 133). argv[2] is
  * the port for "out"/"in" (default 0x80). "stubport" does the stub's own
  * `out` (port 0xbf, reachable from user mode on PVM) outside the stub with
- * rcx = 0: the monitor must reject it (121) or return to rcx (#PF, 139). */
+ * rcx = 0: the monitor must reject it (121) or return to rcx (#PF, 139).
+ * "*-nostack"/"ud2-rostack" fault with a useless stack pointer; "jmp-handler"
+ * and "jmp-stub" enter the monitor's code (src/vmm/vmm_abi.h) by a jump. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../../src/vmm/vmm_abi.h"
 
 static uint64_t gdtr[2];
 
@@ -63,6 +67,22 @@ int main(int argc, char **argv)
 		__asm__ volatile("int $0x80" : "=a"(v) : "a"(20) : "memory");
 	else if (!strcmp(m, "int1")) /* icebp: #DB */
 		__asm__ volatile(".byte 0xf1");
+	else if (!strcmp(m, "ud2-nostack")) /* exception with rsp = 0 */
+		__asm__ volatile("xor %esp, %esp\n\tud2");
+	else if (!strcmp(m, "ud2-rostack")) /* ... with rsp in the stub page */
+		__asm__ volatile(
+			"mov %0, %%rsp\n\tud2" ::"i"(VMM_GA_STUB + 0x100));
+	else if (!strcmp(m, "pf-nostack"))
+		__asm__ volatile("xor %%esp, %%esp\n\tmov (%%rsp), %%rax" ::
+					 : "rax");
+	else if (!strcmp(m, "jmp-handler")) /* the #PF handler, not by a #PF */
+		__asm__ volatile("jmp *%0" ::"r"(VMM_GA_EXC + 8 * 14));
+	else if (!strcmp(m, "jmp-stub")) /* the stub by jmp, not syscall */
+		__asm__ volatile("mov $39, %%eax\n\t"
+				 "lea 1f(%%rip), %%rcx\n\t"
+				 "jmp *%0\n\t"
+				 "1:" ::"r"(VMM_GA_STUB)
+				 : "rax", "rcx", "r11", "memory");
 	else if (!strcmp(m, "ud2"))
 		__asm__ volatile("ud2");
 	else if (!strcmp(m, "int3"))
