@@ -386,3 +386,33 @@ def test_warm_limits_and_isolation(env, tmp_path):
     assert w.term() == 0
     if cloud.vmm_serves():
         assert re.search(r"2 warm runs on 1 micro-VMs", w.log()), w.log()
+
+
+def test_nats_restart_worker_reconnects(env, tmp_path):
+    """Work accepted before a NATS restart completes after it; the worker rejoins by itself."""
+    nats, c = env
+    w = cloud.Worker(nats.url, name="w1", slots=1, tmpdir=tmp_path).start()
+    echo = upload(nats, cloud.guest("echo"))
+    first = call_spec(echo)
+    submit(c, first, b"before")
+    assert out(wait_result(c, first["id"])) == b"before"
+    c.close()
+    w.signal(19)  # SIGSTOP: let work queue up while NATS goes away
+    try:
+        c2 = nats.client()
+        queued = call_spec(echo)
+        submit(c2, queued, b"queued")
+        c2.close()
+        nats.restart()
+    finally:
+        w.signal(18)  # SIGCONT
+    c = nats.client()
+    try:
+        assert out(wait_result(c, queued["id"], timeout=60)) == b"queued"
+        after = call_spec(echo)
+        submit(c, after, b"after")
+        assert out(wait_result(c, after["id"], timeout=60)) == b"after"
+        assert w.running()
+        assert "reconnected" in w.log()
+    finally:
+        c.close()
