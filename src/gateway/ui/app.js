@@ -140,7 +140,8 @@ function axes(g, w, h, maxY, fmt) {
   g.textAlign = "center";
   for (let m = 0; m <= WINDOW_S / 60; m++) {
     const x = L + (w - 8 - L) * (1 - m * 60 / WINDOW_S);
-    g.fillText(m === 0 ? "now" : "-" + m + "m", x, h - 6);
+    g.textAlign = m === 0 ? "right" : "center";
+    g.fillText(m === 0 ? "now" : "-" + m + "m", m === 0 ? w - 8 : x, h - 6);
   }
   return { L, B, x: (ago) => L + (w - 8 - L) * (1 - ago / WINDOW_S), y: (v) => 8 + (h - B - 8) * (1 - v / maxY) };
 }
@@ -212,6 +213,15 @@ async function poll() {
     if (state.seen.size > 2000) {
       const keys = [...state.seen.keys()].sort((a, b) => a - b);
       keys.slice(0, keys.length - 2000).forEach((k) => state.seen.delete(k));
+    }
+    if (state.lastDone === null && logs.invocations.length < 100) {
+      // First poll with the whole recent history in hand: backfill the
+      // throughput chart from completion times, 10 s per point.
+      for (let ago = WINDOW_S - BUCKET_S; ago >= 0; ago -= BUCKET_S) {
+        const t = now - ago * 1000;
+        const n = logs.invocations.filter((r) => r.ended_at_us / 1000 > t - BUCKET_S * 1000 && r.ended_at_us / 1000 <= t).length;
+        state.samples.push({ t, v: n / BUCKET_S });
+      }
     }
     const prom = parseProm(metrics);
     const done = one(prom, "sukima_worker_invocations_total");

@@ -1,0 +1,108 @@
+"""test_ui.py: the /ui dashboard in a real browser (headless Debian Chromium) against a running cloud."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+
+import pytest
+
+import cloud
+from cloud import sukima
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--window-size=1440,1100"]
+
+pytestmark = [
+    pytest.mark.skipif(not cloud.have_gateway(), reason="sukima gateway not built"),
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium not installed"),
+]
+
+
+def chromium(url, *extra, timeout=90):
+    """Run headless Chromium once with a fresh profile; returns stdout."""
+    prof = tempfile.mkdtemp(prefix="sukima-chromium-")
+    try:
+        r = subprocess.run([CHROMIUM] + FLAGS + ["--user-data-dir=" + prof]
+                           + list(extra) + [url], capture_output=True,
+                           timeout=timeout)
+        return r
+    finally:
+        shutil.rmtree(prof, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cl(tmp_path_factory):
+    if not cloud.vmm_runs_guests():
+        pytest.skip("the monitor cannot run guests here")
+    tmp = tmp_path_factory.mktemp("ui")
+    procs = []
+    try:
+        nats = cloud.Nats(tmp / "nats").start()
+        procs.append(nats)
+        gw = cloud.Gateway(nats.url, tmpdir=tmp).start()
+        procs.append(gw)
+        w = cloud.Worker(nats.url, name="uiworker", slots=2, tmpdir=tmp).start()
+        procs.append(w)
+        yield {"gw": gw, "env": {"SUKIMA_GATEWAY": gw.url}}
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def test_assets_served(cl):
+    for path, ctype in (("/ui", "text/html"), ("/ui/", "text/html"),
+                        ("/ui/app.js", "text/javascript"),
+                        ("/ui/style.css", "text/css")):
+        with urllib.request.urlopen(cl["gw"].url + path, timeout=10) as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"].startswith(ctype)
+            body = r.read()
+            assert body
+    html = urllib.request.urlopen(cl["gw"].url + "/ui", timeout=10).read()
+    # Nothing to download: no external scripts, styles or fonts.
+    assert b"http://" not in html.replace(b"http://www.w3.org", b"")
+    assert b"https://" not in html
+
+
+def test_dashboard_shows_worker_and_invocation(cl):
+    env = cl["env"]
+    r = sukima("deploy", "uiecho", cloud.example("echo"), env=env)
+    assert r.returncode == 0, r.stderr
+    r = sukima("invoke", "uiecho", input=b"hello dashboard", env=env)
+    assert r.returncode == 0 and r.stdout == b"hello dashboard", r.stderr
+    r = sukima("invoke", "uiecho", input=b"again", env=env)
+    assert r.returncode == 0
+    logs = json.loads(urllib.request.urlopen(
+        cl["gw"].url + "/system/logs?function=uiecho", timeout=10).read())
+    ids = [i["id"] for i in logs["invocations"]]
+    assert len(ids) == 2
+
+    url = cl["gw"].url + "/ui"
+    # Virtual time lets the page's polling (fetches, timers) run before
+    # the DOM is dumped: what we see is what the scripts rendered.
+    r = chromium(url, "--virtual-time-budget=6000", "--dump-dom")
+    dom = r.stdout.decode(errors="replace")
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
+    assert 'data-polls="' in dom, "the page's script did not run"
+    assert "uiworker" in dom, "no worker shown"
+    for i in ids:
+        assert f'data-call="{i}"' in dom, "invocation %s not shown" % i
+    assert "st-succeeded" in dom
+    assert "uiecho" in dom
+    assert "cannot reach the gateway" not in dom or "hidden" in dom
+
+    out = os.path.join(cloud.BUILD, "reports")
+    os.makedirs(out, exist_ok=True)
+    shot = os.path.join(out, "ui.png")
+    if os.path.exists(shot):
+        os.unlink(shot)
+    r = chromium(url, "--virtual-time-budget=6000", "--screenshot=" + shot)
+    assert os.path.exists(shot) and os.path.getsize(shot) > 10000, \
+        r.stderr.decode(errors="replace")[-2000:]
+    with open(shot, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
