@@ -93,7 +93,7 @@ SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread
 # --- unit tests (cmocka), one binary per tests/unit/test_<module>.c -------
 UNIT_TESTS :=
 UNIT_TESTS += test_vmm_jail
-UNIT_TESTS += test_vmm_elf test_vmm_mem test_vmm_syscall
+UNIT_TESTS += test_vmm_elf test_vmm_mem test_vmm_syscall test_vmm_serve
 UNIT_TESTS += test_gw_parse
 UNIT_TESTS += test_sk_model test_sk_objstore
 
