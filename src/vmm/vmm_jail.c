@@ -16,6 +16,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <termios.h>
 
@@ -197,6 +200,34 @@ static unsigned jail_namespaces(const char *netns)
 		did = 0; /* still on the host's network: not jailed there */
 	if (fd >= 0)
 		close(fd);
+	return did;
+}
+
+/*
+ * Join the template process (pid): its root must be an empty read-only
+ * tmpfs (one inode at most), or it is no template and is ignored.  The
+ * pidfd pins the process checked: if it dies and its pid is reused, setns
+ * fails.  Joining a mount namespace also moves root and cwd to its root.
+ */
+static unsigned jail_join(int pid)
+{
+	char path[48];
+	struct statfs sf;
+	unsigned did = 0;
+	int pfd;
+
+	if (pid <= 0 || geteuid() != 0)
+		return 0;
+	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/root/", pid);
+	if (statfs(path, &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
+	    (sf.f_flags & ST_RDONLY) && sf.f_files <= 1 &&
+	    setns(pfd, CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
+			       CLONE_NEWUTS) == 0)
+		did = VMM_JAIL_DID_NS | VMM_JAIL_DID_ROOT;
+	close(pfd);
 	return did;
 }
 
@@ -546,6 +577,7 @@ int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
 		.as_limit = mem_bytes + VMM_JAIL_AS_OVERHEAD,
 		.netns = getenv("SUKIMA_JAIL_NETNS"),
 	};
+	const char *tpl = getenv("SUKIMA_JAIL_NSPID");
 	int vcpu[16], vm[4], n, m;
 
 	if (!jail) {
@@ -560,6 +592,7 @@ int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
 			      sizeof(vm) / sizeof(vm[0]));
 	if (n < 0 || m < 0)
 		return n < 0 ? n : m;
+	cfg.ns_pid = tpl ? atoi(tpl) : 0;
 	cfg.kvm_fds = vcpu;
 	cfg.n_kvm_fds = (size_t)n;
 	cfg.keep_fds = vm;
@@ -652,10 +685,13 @@ int vmm_jail_enter(const struct vmm_jail_cfg *cfg)
 	did |= VMM_JAIL_DID_NNP;
 
 	/* Namespaces and the empty root only where the kernel allows. */
-	ns = jail_namespaces(cfg->netns);
+	ns = jail_join(cfg->ns_pid);
+	if (!ns) {
+		ns = jail_namespaces(cfg->netns);
+		if (ns && jail_root() == 0)
+			ns |= VMM_JAIL_DID_ROOT;
+	}
 	did |= ns;
-	if (ns && jail_root() == 0)
-		did |= VMM_JAIL_DID_ROOT;
 	if ((rc = jail_caps()) < 0)
 		return rc;
 	did |= VMM_JAIL_DID_CAPS;

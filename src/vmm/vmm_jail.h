@@ -44,6 +44,8 @@ struct vmm_jail_cfg {
 	uint64_t as_limit; /* RLIMIT_AS in bytes; 0 leaves it alone */
 	const char *netns; /* an empty network namespace to join (a file
 				 such as /run/netns/NAME), or NULL: a new one */
+	int ns_pid;	   /* a template process whose mount, network, IPC
+			      and UTS namespaces to join, or 0 (below) */
 };
 
 /*
@@ -56,6 +58,14 @@ struct vmm_jail_cfg {
  * kernel refuses them (no privilege, user namespaces disabled); priority
  * failures are ignored too.  docs/security.md ("The monitor's jail") has
  * the filter.
+ *
+ * With cfg->ns_pid (root only), the namespaces and the empty root are not
+ * made but joined: setns() into the mount, network, IPC and UTS
+ * namespaces of that process, whose root must be an empty read-only tmpfs
+ * (checked; otherwise it is ignored).  The worker keeps one such template
+ * for all its monitors: ~0.2 ms less per cold start, no namespace
+ * teardown per monitor.  Sharing them gives monitors no channel: the
+ * filter forbids every IPC, network, hostname and file call.
  *
  * Must be called once, after the VM, its vCPUs and guest memory exist and
  * before the first KVM_RUN, while the process has a single thread (threads
@@ -84,7 +94,8 @@ int vmm_jail_find_fds(const char *prefix, int *fds, size_t max);
  * (ioctls) and VM descriptors (kept) found by vmm_jail_find_fds(), (in_fd)
  * readable, (out_fds) writable (negative entries ignored), RLIMIT_AS at
  * (mem_bytes), the guest memory, + VMM_JAIL_AS_OVERHEAD, and the network
- * namespace named by $SUKIMA_JAIL_NETNS when set (the worker's empty one).
+ * namespace named by $SUKIMA_JAIL_NETNS, or all the namespaces of the
+ * template process $SUKIMA_JAIL_NSPID, when set (both kept by the worker).
  * Same preconditions and returns as vmm_jail_enter().
  */
 int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,

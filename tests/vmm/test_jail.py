@@ -350,3 +350,84 @@ def test_repeat_mode_same_output():
     free = run([VMM, "--no-jail"] + opts, stdin=req, env={})
     assert jailed.returncode == free.returncode == 0, jailed.stderr[-500:]
     assert jailed.stdout == free.stdout == req.upper()
+
+
+# --- a template process's namespaces, joined ------------------------------
+
+# What a worker does once (docs/security.md): private mount, network, IPC
+# and UTS namespaces, an empty read-only tmpfs as root, then wait.
+TEMPLATE = r'''
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def ok(r, what):
+    if r != 0:
+        raise OSError(ctypes.get_errno(), what)
+ok(libc.unshare(0x00020000 | 0x40000000 | 0x08000000 | 0x04000000), "unshare")
+ok(libc.mount(None, b"/", None, 0x4000 | 0x40000, None), "private")
+ok(libc.mount(b"sukima-jail", b"/tmp", b"tmpfs", 2 | 4 | 8,
+              b"size=4k,nr_inodes=1,mode=0555"), "tmpfs")
+os.chdir("/tmp")
+ok(libc.syscall(155, b".", b"."), "pivot_root")
+ok(libc.umount2(b".", 2), "detach")
+ok(libc.mount(None, b"/", None, 32 | 1 | 2 | 4 | 8, None), "read-only")
+os.chdir("/")
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+sys.stdin.read()
+'''
+
+
+def ns_ino(pid, ns):
+    return os.stat("/proc/%d/ns/%s" % (pid, ns)).st_ino
+
+
+@pytest.fixture
+def template():
+    if os.geteuid() != 0:
+        pytest.skip("joining namespaces needs root")
+    t = subprocess.Popen(["/usr/bin/python3", "-c", TEMPLATE],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        line = t.stdout.readline()
+        assert line == b"ready\n", (line, t.stderr.read())
+        yield t.pid
+    finally:
+        t.kill()
+        t.wait()
+
+
+def loop_with_env(env):
+    p = subprocess.Popen([VMM, "--timeout", "3", LOOP], cwd=BUILD, env=env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    m = Running.__new__(Running)
+    m.p = p
+    return m
+
+
+def test_template_namespaces_are_joined(template):
+    m = loop_with_env({"SUKIMA_JAIL_NSPID": str(template)})
+    try:
+        m.wait_jailed("2")
+        for ns in ("mnt", "net", "ipc", "uts"):
+            assert ns_ino(m.p.pid, ns) == ns_ino(template, ns), ns
+        assert os.listdir("/proc/%d/root" % m.p.pid) == []
+    finally:
+        m.kill()
+    r = run([VMM, guest("echo.glibc")], stdin=b"via a template\n",
+            env={"SUKIMA_JAIL_NSPID": str(template)})
+    assert (r.returncode, r.stdout) == (0, b"via a template\n"), r.stderr
+
+
+def test_a_process_that_is_no_template_is_ignored():
+    """Our own pid (host namespaces, a real root): the monitor makes its
+    own namespaces instead of joining the host's."""
+    m = loop_with_env({"SUKIMA_JAIL_NSPID": str(os.getpid())})
+    try:
+        m.wait_jailed("2")
+        for ns in ("mnt", "net", "ipc", "uts"):
+            assert ns_ino(m.p.pid, ns) != ns_ino(os.getpid(), ns), ns
+        assert os.listdir("/proc/%d/root" % m.p.pid) == []
+    finally:
+        m.kill()
