@@ -92,7 +92,9 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 
-: >"$TSV"
+# Per run, so two runs at once (make bench twice) cannot mix their rows.
+RUN_TSV=$T/bench_cloud.tsv
+: >"$RUN_TSV"
 measure() { # label kind(http|spawn) conc count args...
 	local label=$1 kind=$2 conc=$3 n=$4
 	shift 4
@@ -104,7 +106,7 @@ measure() { # label kind(http|spawn) conc count args...
 	else
 		line=$("$BC" spawn "$conc" "$n" "$@")
 	fi
-	printf '%s\t%s\t%s\n' "$label" "$conc" "$line" | tr ' ' '\t' >>"$TSV"
+	printf '%s\t%s\t%s\n' "$label" "$conc" "$line" | tr ' ' '\t' >>"$RUN_TSV"
 }
 run_all() { # suffix for the gateway rows
 	for r in $(seq "$ROUNDS"); do
@@ -128,7 +130,8 @@ start_worker b2 || exit 1
 "$BC" http 127.0.0.1 "$GP" /function/noop 4 200 >/dev/null
 run_all 2w
 
-/usr/bin/python3 - "$TSV" "$CONC" "$SLOTS" <<'PY'
+cp "$RUN_TSV" "$TSV"
+/usr/bin/python3 - "$RUN_TSV" "$CONC" "$SLOTS" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
