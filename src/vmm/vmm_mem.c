@@ -27,6 +27,29 @@ static void bit_put(uint8_t *b, uint64_t i, int v)
 		b[i >> 3] &= (uint8_t) ~(1u << (i & 7));
 }
 
+/*
+ * Anonymous guest memory on a 2 MiB boundary, with transparent huge pages
+ * asked for: the guest maps it with 2 MiB pages, and KVM can then back them
+ * with 2 MiB host pages (fewer faults and TLB misses for big working sets).
+ */
+static uint8_t *map_aligned(uint64_t size)
+{
+	uint8_t *p = mmap(NULL, size + VMM_LARGE_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint64_t head;
+
+	if (p == MAP_FAILED)
+		return p;
+	head = (VMM_LARGE_PAGE - (uintptr_t)p % VMM_LARGE_PAGE) %
+	       VMM_LARGE_PAGE;
+	if (head)
+		munmap(p, head);
+	munmap(p + head + size, VMM_LARGE_PAGE - head);
+	p += head;
+	(void)madvise(p, size, MADV_HUGEPAGE);
+	return p;
+}
+
 int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size,
 		 int file)
 {
@@ -70,9 +93,7 @@ int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size,
 		m->memfd = -1;
 		m->file = 1;
 	} else {
-		m->host = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-			       0);
+		m->host = map_aligned(size);
 	}
 	if (m->host == MAP_FAILED) {
 		m->host = NULL;
