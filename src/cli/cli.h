@@ -22,6 +22,7 @@ int cmd_describe(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 /* "500ms", "10s", "2m", "10" (seconds) -> milliseconds.  0 or -EINVAL. */
 int cli_parse_duration_ms(const char *s, long long *ms);
 
