@@ -15,6 +15,7 @@ static const struct cli_cmd commands[] = {
 	{"rm", cmd_rm, "remove a function: NAME"},
 	{"status", cmd_status, "show an invocation: ID [--output]"},
 	{"nodes", cmd_nodes, "list worker nodes"},
+	{"logs", cmd_logs, "invocation records: [NAME] [--follow] [--since DURATION]"},
 	{"worker", cmd_worker, "run a worker agent (--nats URL [--slots N])"},
 	{"up", cmd_up, "run a local cloud: nats-server, gateway, workers"},
 	{"objstore", cmd_objstore, "put/get/info/rm artifacts in NATS"},
