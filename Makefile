@@ -86,6 +86,8 @@ WORKER_OBJS := \
 
 # sukima objstore (the NATS side of the CLI)
 CLI_OBJS += $(O)/cli/cmd_objstore.o $(O)/cli/cmd_up.o
+# issue 9: logs, new, build, the sukima.yml manifest
+CLI_OBJS += $(O)/cli/cmd_logs.o
 
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
 SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread
