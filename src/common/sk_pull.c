@@ -19,6 +19,7 @@ struct sk_pull {
 	char wake[96];	     /* _INBOX.<id>.w : wake-ups */
 	char next_subj[192]; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> */
 	int left;	     /* messages still expected */
+	int last_status;     /* status that ended the last request */
 	int64_t deadline;    /* monotonic ms when the request is forgotten */
 };
 
@@ -71,6 +72,7 @@ int sk_pull_request(struct sk_pull *p, int batch, int64_t expires_ms)
 		return sk_nats_errno(s);
 	}
 	p->left = batch;
+	p->last_status = 0;
 	p->deadline = sk_mono_ms() + expires_ms + PULL_GRACE_MS;
 	return 0;
 }
@@ -119,12 +121,18 @@ int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg)
 			sk_debug("pull: request ended with status 409");
 		/* 404 no messages, 408 expired, 409 limits/leadership. */
 		p->left = 0;
+		p->last_status = code;
 		return SK_PULL_DONE;
 	}
 	if (p->left > 0)
 		p->left--;
 	*msg = m;
 	return SK_PULL_MSG;
+}
+
+int sk_pull_last_status(struct sk_pull *p)
+{
+	return p->last_status;
 }
 
 void sk_pull_wake(struct sk_pull *p)

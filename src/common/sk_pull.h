@@ -54,6 +54,14 @@ enum sk_pull_event {
  */
 int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg);
 
+/*
+ * Status code that ended the last request (408 expired, 409 limits or
+ * leadership, 0 when it ended by its batch or deadline).  After a 409 the
+ * caller should pause before asking again: the server would refuse a
+ * tight loop of requests the same way.
+ */
+int sk_pull_last_status(struct sk_pull *p);
+
 /* Make a blocked sk_pull_next() return SK_PULL_WAKE soon (thread-safe). */
 void sk_pull_wake(struct sk_pull *p);
 

@@ -725,6 +725,10 @@ static void fetch_loop(struct wk *w)
 				enqueue(w, m);
 			else
 				hand_back(w, m); /* a late batch: no room */
+		} else if (ev == SK_PULL_DONE &&
+			   sk_pull_last_status(w->pull) == 409) {
+			retry_at =
+				sk_mono_ms() + 100; /* refused: no tight loop */
 		} else if (ev < 0) {
 			usleep(100 * 1000); /* closed or reconnecting */
 		}
