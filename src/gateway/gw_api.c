@@ -412,11 +412,12 @@ static int h_invoke_sync(struct gw_req *r)
 	if (rc)
 		return fn_error(r, rc);
 	if (gw_live_workers(g) == 0) {
+		rc = gw_respond_error(r, 503,
+				      "no live worker for arch %s (start one: "
+				      "sukima worker --nats URL)",
+				      f.arch);
 		sk_function_free(&f);
-		return gw_respond_error(r, 503,
-					"no live worker for arch %s (start "
-					"one: sukima worker --nats URL)",
-					f.arch);
+		return rc;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
