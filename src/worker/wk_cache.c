@@ -96,37 +96,41 @@ static int verify(const char *path, const char *digest)
 	return strcmp(hex, digest) == 0 ? 0 : -EBADMSG;
 }
 
-int wk_cache_get(struct sk_nats *n, const char *digest, char *path, size_t cap)
+/* Digests being verified or fetched right now (one thread each). */
+struct busy {
+	char digest[65];
+	struct busy *next;
+};
+static struct busy *busy_list;
+static pthread_cond_t cache_cond = PTHREAD_COND_INITIALIZER;
+
+static int is_busy(const char *digest)
+{
+	for (struct busy *b = busy_list; b; b = b->next)
+		if (strcmp(b->digest, digest) == 0)
+			return 1;
+	return 0;
+}
+
+/* Verify a present file or fetch it; no lock held (slow). */
+static int obtain(struct sk_nats *n, const char *digest, const char *path)
 {
 	struct sk_obj_info info;
 	struct stat st;
 	char hex[65];
 	int rc;
 
-	if (!sk_is_sha256_hex(digest))
-		return -EINVAL;
-	if (snprintf(path, cap, "%s/%s", cache_dir, digest) >= (int)cap)
-		return -ENAMETOOLONG;
-	/* One fetch at a time: misses are rare, and two slots wanting the
-	 * same new artifact then share one download. */
-	pthread_mutex_lock(&cache_lock);
 	if (stat(path, &st) == 0) {
-		if (find_verified(digest, &st)) {
-			rc = 0;
-			goto out;
-		}
 		rc = verify(path, digest);
-		if (rc == 0) {
-			remember(digest, &st);
-			goto out;
-		}
+		if (rc == 0)
+			return 0;
 		sk_warn("cache: %s does not match its digest, fetching again",
 			path);
 		unlink(path);
 	}
 	rc = sk_obj_get_file(n, SK_OBJ_ARTIFACTS, digest, path, 0500, &info);
 	if (rc)
-		goto out;
+		return rc;
 	/* The object's own digest must be the name we asked for. */
 	sk_hex(hex, info.sha256, 32);
 	if (strcmp(hex, digest) != 0) {
@@ -134,19 +138,60 @@ int wk_cache_get(struct sk_nats *n, const char *digest, char *path, size_t cap)
 			 "refused",
 			 digest, hex);
 		unlink(path);
-		rc = -EBADMSG;
-		goto out;
+		return -EBADMSG;
 	}
 	rc = verify(path, digest);
 	if (rc) {
 		unlink(path);
-		goto out;
+		return rc;
 	}
-	if (stat(path, &st) == 0)
-		remember(digest, &st);
 	sk_info("cache: fetched %s (%llu bytes, %u chunks)", digest,
 		(unsigned long long)info.size, info.chunks);
-out:
+	return 0;
+}
+
+int wk_cache_get(struct sk_nats *n, const char *digest, char *path, size_t cap)
+{
+	struct busy me, **pp;
+	struct stat st;
+	int rc;
+
+	if (!sk_is_sha256_hex(digest))
+		return -EINVAL;
+	if (snprintf(path, cap, "%s/%s", cache_dir, digest) >= (int)cap)
+		return -ENAMETOOLONG;
+	/*
+	 * A verified hit costs a stat.  A miss is fetched by one thread
+	 * while other slots wanting the same artifact wait for it, and slots
+	 * wanting other artifacts go on: a 64 MiB download stalls nobody
+	 * else.
+	 */
+	pthread_mutex_lock(&cache_lock);
+	for (;;) {
+		if (stat(path, &st) == 0 && find_verified(digest, &st)) {
+			pthread_mutex_unlock(&cache_lock);
+			return 0;
+		}
+		if (!is_busy(digest))
+			break;
+		pthread_cond_wait(&cache_cond, &cache_lock);
+	}
+	memcpy(me.digest, digest, 65);
+	me.next = busy_list;
+	busy_list = &me;
+	pthread_mutex_unlock(&cache_lock);
+
+	rc = obtain(n, digest, path);
+
+	pthread_mutex_lock(&cache_lock);
+	if (rc == 0 && stat(path, &st) == 0)
+		remember(digest, &st);
+	for (pp = &busy_list; *pp; pp = &(*pp)->next)
+		if (*pp == &me) {
+			*pp = me.next;
+			break;
+		}
+	pthread_cond_broadcast(&cache_cond);
 	pthread_mutex_unlock(&cache_lock);
 	return rc;
 }

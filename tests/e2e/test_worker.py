@@ -131,6 +131,8 @@ def test_argv_env_and_many_calls(env, tmp_path, warm):
         assert res["status"] == "succeeded"
         assert out(res).decode().split()[0] == want
     assert w.term() == 0
+    # Three slots wanted sha256 at once: one download, shared.
+    assert w.log().count("cache: fetched") == 2, w.log()
     runs = re.search(r"(\d+) warm runs on (\d+) micro-VMs, (\d+) cold runs", w.log())
     assert runs, w.log()
     warm_runs, vms, cold_runs = map(int, runs.groups())
