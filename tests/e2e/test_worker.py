@@ -418,3 +418,25 @@ def test_nats_restart_worker_reconnects(env, tmp_path):
         assert "reconnected" in w.log()
     finally:
         c.close()
+
+
+def test_graceful_leave_loses_nothing(env, tmp_path):
+    """Calls published while one worker leaves all complete, once each."""
+    nats, c = env
+    leaver = cloud.Worker(nats.url, name="leaver", slots=2, tmpdir=tmp_path).start()
+    stayer = cloud.Worker(nats.url, name="stayer", slots=2, tmpdir=tmp_path).start()
+    sha = upload(nats, cloud.guest("sha256"))
+    specs = []
+    leaver.signal(15)
+    for i in range(30):
+        s = call_spec(sha)
+        specs.append((s["id"], hashlib.sha256(b"%d" % i).hexdigest()))
+        submit(c, s, b"%d" % i)
+    assert leaver.wait(30) == 0
+    for cid, want in specs:
+        res = wait_result(c, cid)
+        assert res["status"] == "succeeded"
+        assert out(res).split()[0].decode() == want
+    assert stayer.running()
+    ci = consumer(c)
+    assert ci["num_pending"] == 0 and ci["num_ack_pending"] == 0
