@@ -20,6 +20,7 @@ nats-server
 libmicrohttpd-dev
 libcurl4-openssl-dev
 libjansson-dev
+libyaml-dev
 libssl-dev
 libseccomp-dev
 libsodium-dev
