@@ -87,10 +87,11 @@ WORKER_OBJS := \
 # sukima objstore (the NATS side of the CLI)
 CLI_OBJS += $(O)/cli/cmd_objstore.o $(O)/cli/cmd_up.o
 # issue 9: logs, new, build, the sukima.yml manifest
-CLI_OBJS += $(O)/cli/cmd_logs.o
+CLI_OBJS += $(O)/cli/cmd_logs.o $(O)/cli/cmd_new.o $(O)/cli/cmd_build.o \
+	$(O)/cli/cli_manifest.o $(O)/cli/cli_progress.o
 
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
-SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread
+SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread -lyaml
 
 # --- unit tests (cmocka), one binary per tests/unit/test_<module>.c -------
 UNIT_TESTS :=
