@@ -23,6 +23,8 @@ int cmd_rm(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
+int cmd_new(int argc, char **argv);
+int cmd_build(int argc, char **argv);
 /* "500ms", "10s", "2m", "10" (seconds) -> milliseconds.  0 or -EINVAL. */
 int cli_parse_duration_ms(const char *s, long long *ms);
 
