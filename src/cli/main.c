@@ -16,6 +16,8 @@ static const struct cli_cmd commands[] = {
 	{"status", cmd_status, "show an invocation: ID [--output]"},
 	{"nodes", cmd_nodes, "list worker nodes"},
 	{"logs", cmd_logs, "invocation records: [NAME] [--follow] [--since DURATION]"},
+	{"new", cmd_new, "create a function skeleton in C: NAME (handler.c, Makefile, sukima.yml)"},
+	{"build", cmd_build, "build the C functions of a manifest: [DIR|FILE.yml]"},
 	{"worker", cmd_worker, "run a worker agent (--nats URL [--slots N])"},
 	{"up", cmd_up, "run a local cloud: nats-server, gateway, workers"},
 	{"objstore", cmd_objstore, "put/get/info/rm artifacts in NATS"},
