@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_http.h"
+#include "cli/cli_manifest.h"
 #include "common/sk_util.h"
 
 #define ELF_MAX (1ULL << 30)
@@ -75,6 +76,8 @@ int cmd_deploy(int argc, char **argv)
 	int c, fd, rc, json = 0, ret = 2;
 	const char *gw;
 
+	if (cli_manifest_wanted(argc, argv))
+		return cli_manifest_deploy(argc, argv);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		uint64_t v;
