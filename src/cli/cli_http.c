@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "cli/cli_http.h"
+#include "cli/cli_progress.h"
 
 const char *cli_gateway(const char *opt)
 {
@@ -109,6 +110,7 @@ int cli_request(const char *gw, const char *method, const char *path,
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)len);
+		cli_progress_attach(h, len);
 	}
 	cc = curl_easy_perform(h);
 	switch (cc) {
