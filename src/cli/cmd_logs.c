@@ -89,7 +89,9 @@ static void print_record(json_t *r, int json)
 		printf(" reason=\"%s\"", reason);
 	printf("\n");
 	json_array_foreach(err, i, line)
+	{
 		printf("    | %s\n", json_string_value(line) ?: "");
+	}
 }
 
 /*
@@ -130,7 +132,10 @@ static int fetch(const char *gw, const char *name, const char *since, int limit,
 	if (json && !follow) {
 		cli_print_json(j);
 	} else {
-		json_array_foreach(a, i, rec) print_record(rec, json);
+		json_array_foreach(a, i, rec)
+		{
+			print_record(rec, json);
+		}
 	}
 	fflush(stdout);
 	*cursor = (long long)json_integer_value(json_object_get(j, "cursor"));
