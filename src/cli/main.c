@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 /* One row per subcommand; the prototypes live in cli.h. */
+/* clang-format off: one row per line reads best */
 static const struct cli_cmd commands[] = {
 	{"run", cmd_run, "run a function in a protection domain on this host"},
 	{"gateway", cmd_gateway, "run the HTTP gateway (--nats URL --listen ADDR:PORT)"},
@@ -23,6 +24,7 @@ static const struct cli_cmd commands[] = {
 	{"objstore", cmd_objstore, "put/get/info/rm artifacts in NATS"},
 	{NULL, NULL, NULL},
 };
+/* clang-format on */
 
 static void usage(FILE *f)
 {
