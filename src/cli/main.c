@@ -4,8 +4,8 @@
 
 #include "cli/cli.h"
 
-/* One row per subcommand; the prototypes live in cli.h. */
-/* clang-format off: one row per line reads best */
+/* One row per subcommand (one line each); the prototypes live in cli.h. */
+/* clang-format off */
 static const struct cli_cmd commands[] = {
 	{"run", cmd_run, "run a function in a protection domain on this host"},
 	{"gateway", cmd_gateway, "run the HTTP gateway (--nats URL --listen ADDR:PORT)"},
