@@ -76,8 +76,10 @@ int cmd_deploy(int argc, char **argv)
 	int c, fd, rc, json = 0, ret = 2;
 	const char *gw;
 
-	if (cli_manifest_wanted(argc, argv))
-		return cli_manifest_deploy(argc, argv);
+	if (cli_manifest_wanted(argc, argv)) {
+		ret = cli_manifest_deploy(argc, argv);
+		goto out;
+	}
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		uint64_t v;
