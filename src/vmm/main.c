@@ -423,7 +423,7 @@ int main(int argc, char **argv)
 		const int outs[] = {cfg.out_fd, cfg.err_fd, cfg.trace_fd};
 
 		r = vmm_jail_monitor(jail, prio, cfg.in_fd, outs, 3,
-				     cfg.mem_size);
+				     cfg.mem_size, cfg.max_output);
 		if (r) {
 			status = die(VMM_STATUS_SETUP,
 				     "cannot jail the monitor: %s",

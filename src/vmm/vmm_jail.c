@@ -565,8 +565,27 @@ int vmm_jail_find_fds(const char *prefix, int *fds, size_t max)
 	return (int)n;
 }
 
+/*
+ * Bytes mapped now, from /proc/self/statm (before the root goes away), or
+ * (guess) when it cannot be read.
+ */
+static uint64_t jail_mapped(uint64_t guess)
+{
+	unsigned long long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return guess;
+	if (fscanf(f, "%llu", &pages) != 1)
+		pages = 0;
+	fclose(f);
+	return pages ? (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE)
+		     : guess;
+}
+
 int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
-		     const int *out_fds, size_t n_out_fds, uint64_t mem_bytes)
+		     const int *out_fds, size_t n_out_fds, uint64_t mem_bytes,
+		     uint64_t max_output)
 {
 	struct vmm_jail_cfg cfg = {
 		.prio = prio,
@@ -574,7 +593,11 @@ int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
 		.n_in_fds = 1,
 		.out_fds = out_fds,
 		.n_out_fds = n_out_fds,
-		.as_limit = mem_bytes + VMM_JAIL_AS_OVERHEAD,
+		/* The warm path maps guest memory three times (its views
+		 * of one memfd) before the jail; its output buffers grow
+		 * after it. */
+		.as_limit = jail_mapped(4 * mem_bytes) + 3 * max_output +
+			    VMM_JAIL_AS_OVERHEAD,
 		.netns = getenv("SUKIMA_JAIL_NETNS"),
 	};
 	const char *tpl = getenv("SUKIMA_JAIL_NSPID");

@@ -93,16 +93,18 @@ int vmm_jail_find_fds(const char *prefix, int *fds, size_t max);
  * applied (--no-jail); otherwise vmm_jail_enter() with the vCPU descriptors
  * (ioctls) and VM descriptors (kept) found by vmm_jail_find_fds(), (in_fd)
  * readable, (out_fds) writable (negative entries ignored), RLIMIT_AS at
- * (mem_bytes), the guest memory, + VMM_JAIL_AS_OVERHEAD, and the network
+ * what is mapped now (guest memory in all its views) + 3 x (max_output),
+ * the most the warm path buffers, + VMM_JAIL_AS_OVERHEAD, and the network
  * namespace named by $SUKIMA_JAIL_NETNS, or all the namespaces of the
  * template process $SUKIMA_JAIL_NSPID, when set (both kept by the worker).
  * Same preconditions and returns as vmm_jail_enter().
  */
 int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
-		     const int *out_fds, size_t n_out_fds, uint64_t mem_bytes);
+		     const int *out_fds, size_t n_out_fds, uint64_t mem_bytes,
+		     uint64_t max_output);
 
-/* Address space a monitor may use beyond its guest memory (binary, libc,
- * kvm_run, allocations; about 3 MiB are used). */
+/* Address space a monitor may map after its jail beyond its output
+ * buffers (allocations, a request of --serve up to 64 MiB). */
 #define VMM_JAIL_AS_OVERHEAD (256ull << 20)
 
 /* VMM_JAIL_DID_* bits of the steps the last vmm_jail_enter() applied. */

@@ -431,3 +431,13 @@ def test_a_process_that_is_no_template_is_ignored():
         assert os.listdir("/proc/%d/root" % m.p.pid) == []
     finally:
         m.kill()
+
+
+def test_rlimit_as_leaves_room_for_big_warm_guests():
+    """RLIMIT_AS counts every view of guest memory the warm path maps and
+    the output it buffers: a 512 MiB guest with 2 MiB of output works."""
+    req = b"abcdefghijklmnopqrstuvwxyz\n" * 80000
+    r = run([VMM, "--mem", "512M", "--repeat", "3", guest("upper.glibc")],
+            stdin=req, env={})
+    assert r.returncode == 0, r.stderr[-500:]
+    assert r.stdout == req.upper()
