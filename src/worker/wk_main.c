@@ -269,6 +269,30 @@ static void mark_final(struct wk *w, const struct sk_result *r, int duplicate,
 
 /* --- results ------------------------------------------------------------------ */
 
+static int has_callback(const struct sk_call *c)
+{
+	return c->callback && c->callback[0];
+}
+
+/* A sync call nobody else waits for (no callback). */
+static int is_sync_only(const struct sk_call *c)
+{
+	return c->reply && c->reply[0] && !has_callback(c);
+}
+
+/* Core publish into the stream, de-duplicated by id, without an ack. */
+static void publish_nowait(struct wk *w, const char *subj, const char *data,
+			   const char *id)
+{
+	natsMsg *m = NULL;
+
+	if (natsMsg_Create(&m, subj, NULL, data, (int)strlen(data)) ==
+		    NATS_OK &&
+	    natsMsgHeader_Set(m, "Nats-Msg-Id", id) == NATS_OK)
+		natsConnection_PublishMsg(w->n->nc, m);
+	natsMsg_Destroy(m);
+}
+
 /* The completion event: the result JSON plus "callback". */
 static char *done_event(const char *result_json, const char *callback)
 {
@@ -336,14 +360,27 @@ static int commit_result(struct wk *w, const struct sk_call *c,
 	ev = done_event(json, c->callback);
 	if (ev) {
 		snprintf(subj, sizeof(subj), SK_SUBJ_DONE "%s", r->id);
-		if (sk_js_publish(w->n, subj, ev, strlen(ev), r->id, NULL, NULL,
-				  3, NULL))
-			sk_warn("call %s: completion event not published",
-				r->id);
+		if (has_callback(c)) {
+			/* A callback depends on it: wait for the stream's ack. */
+			if (sk_js_publish(w->n, subj, ev, strlen(ev), r->id,
+					  NULL, NULL, 3, NULL))
+				sk_warn("call %s: completion event not "
+					"published",
+					r->id);
+		} else {
+			/* Only the activation log reads it: no round trip. */
+			publish_nowait(w, subj, ev, r->id);
+		}
 		free(ev);
 	}
 	free(json);
-	mark_final(w, r, 0, mine);
+	/*
+	 * A sync call's caller has its answer and sk_results is the
+	 * authority for GET /system/invocations: its record stays at
+	 * running (attempts, workers) and saves a stream write per call.
+	 */
+	if (!is_sync_only(c))
+		mark_final(w, r, 0, mine);
 	return 0;
 }
 
