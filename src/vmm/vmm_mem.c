@@ -103,7 +103,8 @@ int vmm_mem_init(struct vmm_mem *m, uint64_t size, uint64_t stack_size,
 	 * touches: zeroing 2 MiB there would cost each cold start ~100 us. */
 	if (!file && m->guard > (10ULL << 20))
 		(void)madvise(m->host + (8ULL << 20),
-			      (m->guard & ~(VMM_LARGE_PAGE - 1)) - (10ULL << 20),
+			      (m->guard & ~(VMM_LARGE_PAGE - 1)) -
+				      (10ULL << 20),
 			      MADV_HUGEPAGE);
 	m->image_lo = m->image_hi = VMM_GA_SYS_END;
 	m->brk_start = m->brk_cur = m->brk_hwm = VMM_GA_SYS_END;
