@@ -33,9 +33,12 @@ static int inv_count;
 static uint64_t inv_dropped;
 
 /*
- * Workers' figures are cumulative since each worker started.  When a
- * worker leaves, its entry vanishes from sk_workers: what it had counted
- * moves into `gone` so the cluster totals served here never go down.
+ * Workers' figures are cumulative since each worker started.  An entry
+ * that leaves sk_workers (the worker left, or just missed its refresh and
+ * will be back) keeps its last figures here, still summed, so the cluster
+ * totals served never go down and a worker that reappears is not counted
+ * twice.  Only when the table is full does the entry seen longest ago
+ * move into `gone`.
  */
 #define WK_MAX 1024
 struct wk_fig {
@@ -45,7 +48,7 @@ struct wk_fig {
 struct wk_seen {
 	char id[SK_ID_MAX + 1];
 	struct wk_fig f;
-	int mark;
+	int64_t seen_ms;
 };
 static pthread_mutex_t wk_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct wk_seen wk_seen[WK_MAX];
@@ -205,20 +208,34 @@ static void hist_of(struct sk_hist *h, json_t *o)
 	h->sum = json_number_value(json_object_get(o, "sum"));
 }
 
+/* A slot for a worker not in the table yet, or -1 (all live: skip it). */
+static int wk_slot(int64_t now)
+{
+	int old = -1;
+
+	if (wk_nseen < WK_MAX)
+		return wk_nseen++;
+	for (int k = 0; k < wk_nseen; k++)
+		if (wk_seen[k].seen_ms < now &&
+		    (old < 0 || wk_seen[k].seen_ms < wk_seen[old].seen_ms))
+			old = k;
+	if (old >= 0)
+		fig_merge(&gone, &wk_seen[old].f);
+	return old;
+}
+
 /*
- * Fold the live workers' figures (sk_workers entries) into (sum), moving
- * the figures of workers no longer listed into `gone`.  A worker whose
- * counters went down restarted under the same id: its old figures are
- * kept too.
+ * Fold the listed workers' figures (sk_workers entries) into the table and
+ * the table into (sum).  A worker whose counters went down restarted under
+ * the same id: its old figures move to `gone`.
  */
 static void workers_fold(json_t *arr, struct wk_fig *sum)
 {
+	int64_t now = sk_mono_ms();
 	size_t i;
 	json_t *w;
 
 	pthread_mutex_lock(&wk_lock);
-	for (int k = 0; k < wk_nseen; k++)
-		wk_seen[k].mark = 0;
 	json_array_foreach(arr, i, w)
 	{
 		const char *id = json_string_value(json_object_get(w, "id"));
@@ -238,26 +255,19 @@ static void workers_fold(json_t *arr, struct wk_fig *sum)
 			if (strcmp(wk_seen[k].id, id) == 0)
 				break;
 		if (k == wk_nseen) {
-			if (wk_nseen == WK_MAX)
+			k = wk_slot(now);
+			if (k < 0)
 				continue;
 			snprintf(wk_seen[k].id, sizeof(wk_seen[k].id), "%s",
 				 id);
-			wk_nseen++;
 		} else if (f.done < wk_seen[k].f.done ||
+			   f.redeliveries < wk_seen[k].f.redeliveries ||
 			   f.warm.count < wk_seen[k].f.warm.count ||
 			   f.cold.count < wk_seen[k].f.cold.count) {
 			fig_merge(&gone, &wk_seen[k].f);
 		}
 		wk_seen[k].f = f;
-		wk_seen[k].mark = 1;
-	}
-	for (int k = 0; k < wk_nseen;) {
-		if (wk_seen[k].mark) {
-			k++;
-			continue;
-		}
-		fig_merge(&gone, &wk_seen[k].f);
-		wk_seen[k] = wk_seen[--wk_nseen];
+		wk_seen[k].seen_ms = now;
 	}
 	*sum = gone;
 	for (int k = 0; k < wk_nseen; k++)
