@@ -162,7 +162,7 @@ function drawLatency(now) {
     const vs = pts.filter((p) => p.ago >= i * BUCKET_S && p.ago < (i + 1) * BUCKET_S).map((p) => p.v).sort((a, b) => a - b);
     if (vs.length) med.push({ ago: (i + 0.5) * BUCKET_S, v: vs[Math.floor(vs.length / 2)] });
   }
-  const maxY = niceMax(Math.max(0.001, ...pts.map((p) => p.v)) * 1.1);
+  const maxY = niceMax(Math.max(0.0001, ...pts.map((p) => p.v)) * 1.1);
   const ax = axes(g, w, h, maxY, (v) => fmtDur(v));
   for (const p of pts) {
     g.fillStyle = p.ok ? "rgba(79,179,255,.55)" : "rgba(255,92,108,.8)";
