@@ -33,12 +33,19 @@ mkdir -p "$B/bench" "$B/reports"
 make -s O="$B" all guests >/dev/null || exit 1
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$BC" \
 	bench/bench_cloud.c -lpthread || exit 1
+T=$(mktemp -d /tmp/sukima-bench-cloud.XXXXXX)
+# Private copies: others may rebuild build/ while we measure.
+mkdir -p "$T/bin"
+cp "$S" "$B/sukima-vmm" "$FN" "$T/bin/" || exit 1
+S=$T/bin/sukima
+FN=$T/bin/noop.musl
+export SUKIMA_VMM=$T/bin/sukima-vmm
 "$S" run "$FN" </dev/null || {
 	echo "bench_cloud: the micro-VM cannot run $FN here"
+	rm -rf "$T"
 	exit 1
 }
 
-T=$(mktemp -d /tmp/sukima-bench-cloud.XXXXXX)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
