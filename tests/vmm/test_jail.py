@@ -441,3 +441,14 @@ def test_rlimit_as_leaves_room_for_big_warm_guests():
             stdin=req, env={})
     assert r.returncode == 0, r.stderr[-500:]
     assert r.stdout == req.upper()
+
+
+def test_a_file_that_is_no_netns_is_ignored():
+    if os.geteuid() != 0:
+        pytest.skip("$SUKIMA_JAIL_NETNS is for root")
+    m = loop_with_env({"SUKIMA_JAIL_NETNS": "/etc/passwd"})
+    try:
+        m.wait_jailed("2")
+        assert ns_ino(m.p.pid, "net") != ns_ino(os.getpid(), "net")
+    finally:
+        m.kill()
