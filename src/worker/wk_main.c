@@ -29,6 +29,11 @@
 struct slot {
 	pthread_t thread;
 	char ack[ACK_SUBJ_MAX]; /* reply subject of the running job, or "" */
+	/* Stream acks of this slot's early record writes: <inbox>.<call id>.
+	 * Lives until the connection is closed (cnats 3.4.1 must never see
+	 * a message for a subscription being destroyed). */
+	natsSubscription *kv_sub;
+	char kv_inbox[48];
 };
 
 struct job {
@@ -400,6 +405,116 @@ static void result_init(struct wk *w, struct sk_result *r,
 	r->started_at_us = sk_now_us();
 }
 
+/* --- the early start of a sync call ---------------------------------------- */
+
+/*
+ * A sync call on its first delivery most likely has no record yet: publish
+ * the create-only "running" record without waiting, run the function, and
+ * look at the stream's answer only before committing the result.  Whether
+ * the result may be committed is still decided by that write (a cancel
+ * that came first wins), so nothing changes but one round trip less before
+ * the caller gets the answer.  Returns 0 when the write is in flight.
+ */
+static int start_early(struct wk *w, int slot, const struct sk_call *c,
+		       struct started *mine)
+{
+	struct slot *sl = &w->slots[slot];
+	char subj[300], reply[128], *json;
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	memset(&mine->rec, 0, sizeof(mine->rec));
+	snprintf(mine->rec.id, sizeof(mine->rec.id), "%s", c->id);
+	snprintf(mine->rec.function, sizeof(mine->rec.function), "%s",
+		 c->function);
+	mine->rec.version = c->version;
+	mine->rec.queued_at_us = c->queued_at_us;
+	mine->rec.status = SK_ST_RUNNING;
+	mine->rec.attempts = 1;
+	pthread_mutex_lock(&w->lock);
+	snprintf(mine->rec.worker, sizeof(mine->rec.worker), "%s", w->self.id);
+	pthread_mutex_unlock(&w->lock);
+	sk_strv_push(&mine->rec.workers, mine->rec.worker);
+	mine->rec.callback = strdup(c->callback ? c->callback : "");
+	mine->rec.started_at_us = sk_now_us();
+	json = sk_callrec_json(&mine->rec);
+	if (!json) {
+		sk_callrec_free(&mine->rec);
+		return -ENOMEM;
+	}
+	snprintf(subj, sizeof(subj), "$KV.%s.%s", sk_bucket_name(SK_B_CALLS),
+		 c->id);
+	snprintf(reply, sizeof(reply), "%s.%s", sl->kv_inbox, c->id);
+	s = natsMsg_Create(&m, subj, reply, json, (int)strlen(json));
+	free(json);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence",
+				      "0");
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(w->n->nc, m);
+	natsMsg_Destroy(m);
+	if (s != NATS_OK) {
+		sk_callrec_free(&mine->rec);
+		return sk_nats_errno(s);
+	}
+	return 0;
+}
+
+/* The stream's answer to start_early: 0 (ours), -EEXIST, -errno. */
+static int finish_early(struct wk *w, int slot, const struct sk_call *c,
+			struct started *mine)
+{
+	struct slot *sl = &w->slots[slot];
+	int64_t deadline = sk_mono_ms() + 5000;
+	size_t tail = strlen(c->id);
+
+	for (;;) {
+		int64_t left = deadline - sk_mono_ms();
+		const char *subj;
+		natsMsg *m = NULL;
+		json_t *o, *e, *q;
+		size_t sl_len;
+		int rc;
+
+		if (left <= 0 ||
+		    natsSubscription_NextMsg(&m, sl->kv_sub, left) != NATS_OK)
+			break;
+		subj = natsMsg_GetSubject(m);
+		sl_len = subj ? strlen(subj) : 0;
+		/* A late answer meant for an earlier call of this slot. */
+		if (sl_len <= tail ||
+		    strcmp(subj + sl_len - tail, c->id) != 0 ||
+		    subj[sl_len - tail - 1] != '.') {
+			natsMsg_Destroy(m);
+			continue;
+		}
+		o = json_loadb(natsMsg_GetData(m),
+			       (size_t)natsMsg_GetDataLength(m), 0, NULL);
+		natsMsg_Destroy(m);
+		e = o ? json_object_get(o, "error") : NULL;
+		q = o ? json_object_get(o, "seq") : NULL;
+		if (e) {
+			json_t *code = json_object_get(e, "err_code");
+			rc = code && json_integer_value(code) ==
+						     JSStreamWrongLastSequenceErr
+				     ? -EEXIST
+				     : -EIO;
+		} else if (q && json_is_integer(q)) {
+			mine->rev = (uint64_t)json_integer_value(q);
+			mine->valid = 1;
+			rc = 0;
+		} else {
+			rc = -EIO;
+		}
+		json_decref(o);
+		if (rc)
+			sk_callrec_free(&mine->rec);
+		return rc;
+	}
+	sk_callrec_free(&mine->rec);
+	return -ETIMEDOUT;
+}
+
 /* --- one invocation ---------------------------------------------------------- */
 
 static void set_active(struct wk *w, int slot, const char *ack)
@@ -414,6 +529,7 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 	const char *ack = natsMsg_GetReply(m), *hdr = NULL;
 	struct wk_exec_req xr = {0};
 	struct started mine = {0};
+	int early = 0;
 	struct wk_exec_res xs;
 	enum start_verdict verdict;
 	struct sk_result r;
@@ -464,14 +580,16 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
 		goto out;
 	}
-	rc = mark_running(w, &c, delivered, &verdict, &mine);
+	early = c.reply && c.reply[0] && delivered == 1 &&
+		start_early(w, slot, &c, &mine) == 0;
+	rc = early ? 0 : mark_running(w, &c, delivered, &verdict, &mine);
 	if (rc) {
 		sk_warn("call %s: cannot record its start (%s): handed back",
 			c.id, strerror(-rc));
 		sk_js_ack(w->n, ack, SK_ACK_NAK, false);
 		goto out;
 	}
-	if (verdict != START_RUN) {
+	if (!early && verdict != START_RUN) {
 		sk_info("call %s: %s, skipped", c.id,
 			verdict == START_CANCELLED ? "cancelled"
 						   : "already finished");
@@ -546,6 +664,29 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 		 sk_status_name(r.status),
 		 (long long)(r.ended_at_us - r.started_at_us));
 commit:
+	if (early) {
+		/* Our running record must have been the first write. */
+		early = 0;
+		rc = finish_early(w, slot, &c, &mine);
+		if (rc)
+			rc = mark_running(w, &c, delivered, &verdict, &mine);
+		else
+			verdict = START_RUN;
+		if (rc) {
+			sk_warn("call %s: cannot record its start (%s): "
+				"handed back",
+				c.id, strerror(-rc));
+			sk_js_ack(w->n, ack, SK_ACK_NAK, false);
+			goto out;
+		}
+		if (verdict != START_RUN) {
+			sk_info("call %s: %s meanwhile, result dropped", c.id,
+				verdict == START_CANCELLED ? "cancelled"
+							   : "finished");
+			sk_js_ack(w->n, ack, SK_ACK_ACK, true);
+			goto out;
+		}
+	}
 	rc = commit_result(w, &c, &r, &mine);
 	if (rc < 0) {
 		sk_warn("call %s: result not committed (%s): handed back", c.id,
@@ -568,7 +709,7 @@ commit:
 		sk_warn("call %s: final ack not confirmed", c.id);
 out:
 	set_active(w, slot, NULL);
-	if (mine.valid)
+	if (mine.valid || early)
 		sk_callrec_free(&mine.rec);
 	sk_result_free(&r);
 	sk_call_free(&c);
@@ -1143,6 +1284,19 @@ int cmd_worker(int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < w.nslots; i++) {
+		char id[SK_ID_LEN + 1], subj[64];
+
+		sk_new_id(id);
+		snprintf(w.slots[i].kv_inbox, sizeof(w.slots[i].kv_inbox),
+			 "_INBOX.%s", id);
+		snprintf(subj, sizeof(subj), "%s.*", w.slots[i].kv_inbox);
+		if (natsConnection_SubscribeSync(&w.slots[i].kv_sub, w.n->nc,
+						 subj) != NATS_OK) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	for (int i = 0; i < w.nslots; i++) {
 		struct slot_arg *a = malloc(sizeof(*a));
 
 		if (a) {
@@ -1189,7 +1343,13 @@ out:
 	/* Leaving: the membership entry goes now, not at its TTL. */
 	sk_kv_delete(w.n, SK_B_WORKERS, w.self.id);
 	sk_pull_close(w.pull);
+	/* Unsubscribe, close, and only then destroy the slots' inboxes. */
+	for (int i = 0; w.slots && i < w.nslots; i++)
+		if (w.slots[i].kv_sub)
+			natsSubscription_Unsubscribe(w.slots[i].kv_sub);
 	sk_nats_close(w.n);
+	for (int i = 0; w.slots && i < w.nslots; i++)
+		natsSubscription_Destroy(w.slots[i].kv_sub);
 	free(w.slots);
 	wk_exec_shutdown();
 	{

@@ -442,3 +442,23 @@ def test_graceful_leave_loses_nothing(env, tmp_path):
     assert stayer.running()
     ci = consumer(c)
     assert ci["num_pending"] == 0 and ci["num_ack_pending"] == 0
+
+
+def test_sync_call_cancelled_before_start_gets_no_result(env, tmp_path):
+    """The early running-record write of a sync call loses to a cancel: no result, no reply."""
+    nats, c = env
+    w = cloud.Worker(nats.url, name="w1", slots=1, tmpdir=tmp_path).start()
+    echo = upload(nats, cloud.guest("echo"))
+    spec = call_spec(echo, reply="sk.reply.gw.late")
+    c.kv_put("sk_calls", spec["id"], json.dumps(
+        {"id": spec["id"], "function": "fn", "status": "cancelled", "attempts": 0}))
+    sid = c.subscribe("sk.reply.gw.>")
+    submit(c, spec, b"too late")
+    cloud.wait_for(lambda: "result dropped" in w.log(), 20, what="the drop")
+    assert c.next_msg(0.3, sid) is None
+    assert c.kv_get("sk_results", spec["id"]) is None
+    assert json.loads(c.kv_get("sk_calls", spec["id"]))["status"] == "cancelled"
+    ok = call_spec(echo, reply="sk.reply.gw.ok")
+    submit(c, ok, b"fine")
+    m = c.next_msg(20, sid)
+    assert m is not None and out(json.loads(m.data)) == b"fine"
