@@ -90,6 +90,9 @@ CLI_OBJS += $(O)/cli/cmd_objstore.o $(O)/cli/cmd_up.o
 CLI_OBJS += $(O)/cli/cmd_logs.o $(O)/cli/cmd_new.o $(O)/cli/cmd_build.o \
 	$(O)/cli/cli_manifest.o $(O)/cli/cli_progress.o
 
+# issue 8: NATS TLS and logins, sukima init/token, gateway tokens
+COMMON_OBJS += $(O)/common/sk_tls.o
+
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
 SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread -lyaml
 
