@@ -142,6 +142,28 @@ static int split_urls(char *buf, const char **urls)
 	return n > 0 ? n : -EINVAL;
 }
 
+/* TLS and login from (o->sec), else from $SUKIMA_NATS_CREDS. */
+static int apply_sec(const struct sk_nats_opts *o, natsOptions *opts)
+{
+	const char *env = getenv("SUKIMA_NATS_CREDS");
+	struct sk_sec sec;
+	char err[600];
+	int rc;
+
+	memset(&sec, 0, sizeof(sec));
+	if (o->sec)
+		sec = *o->sec;
+	else if (env && *env &&
+		 (rc = sk_sec_load_creds(&sec, env, err, sizeof(err))))
+		goto fail;
+	if ((rc = sk_sec_apply(&sec, opts, err, sizeof(err))))
+		goto fail;
+	return 0;
+fail:
+	sk_error("nats: %s", err);
+	return rc;
+}
+
 int sk_nats_connect(struct sk_nats **out, const struct sk_nats_opts *o)
 {
 	const char *urls[URLS_MAX];
@@ -202,6 +224,8 @@ int sk_nats_connect(struct sk_nats **out, const struct sk_nats_opts *o)
 	natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
 	natsOptions_SetClosedCB(opts, on_closed, n);
 	natsOptions_SetErrorHandler(opts, on_async_error, NULL);
+	if ((rc = apply_sec(o, opts)))
+		goto fail;
 
 	deadline = sk_mono_ms() +
 		   (o->connect_wait_ms > 0 ? o->connect_wait_ms : 0);
@@ -295,12 +319,29 @@ void sk_nats_close(struct sk_nats *n)
 
 /* --- setup ------------------------------------------------------------------ */
 
+/*
+ * Look before creating: a worker's NATS user may read stream info but not
+ * create streams (docs/security.md), and a refused create costs a 5 s
+ * timeout, not an error.
+ */
+static int stream_exists(struct sk_nats *n, const char *name)
+{
+	jsStreamInfo *si = NULL;
+
+	if (js_GetStreamInfo(&si, n->js, name, NULL, NULL) != NATS_OK)
+		return 0;
+	jsStreamInfo_Destroy(si);
+	return 1;
+}
+
 static int add_stream(struct sk_nats *n, jsStreamConfig *sc)
 {
 	jsStreamInfo *si = NULL;
 	jsErrCode ec = 0;
 	natsStatus s;
 
+	if (stream_exists(n, sc->Name))
+		return 0;
 	s = js_AddStream(&si, n->js, sc, NULL, &ec);
 	if (s == NATS_OK) {
 		jsStreamInfo_Destroy(si);
@@ -359,6 +400,9 @@ static int add_bucket(struct sk_nats *n, enum sk_bucket b, int64_t ttl_ms)
 	kvConfig kc;
 	natsStatus s;
 
+	/* Open first: a worker may not create buckets (see stream_exists). */
+	if (js_KeyValue(&n->kv[b], n->js, bucket_names[b]) == NATS_OK)
+		return 0;
 	kvConfig_Init(&kc);
 	kc.Bucket = bucket_names[b];
 	kc.History = 1;
@@ -414,7 +458,8 @@ int sk_nats_setup(struct sk_nats *n, const struct sk_cloud_cfg *cfg)
 		return rc;
 
 	/* ADR-20 layout, so `nats object` tools can read our artifacts. */
-	if ((rc = sk_obj_bucket_create(n, SK_OBJ_ARTIFACTS)))
+	if (!stream_exists(n, "OBJ_" SK_OBJ_ARTIFACTS) &&
+	    (rc = sk_obj_bucket_create(n, SK_OBJ_ARTIFACTS)))
 		return rc;
 
 	for (const char *const *a = n->cfg.archs; *a; a++) {
@@ -593,7 +638,11 @@ int sk_kv_create(struct sk_nats *n, enum sk_bucket b, const char *key,
 	int rc = kv_write(n, b, key, val, len, 1, 0, rev);
 	uint64_t tomb;
 
-	if (rc != -EEXIST)
+	/*
+	 * Results are never deleted, and a worker may not read sk_results
+	 * (docs/security.md): no tombstone lookup there.
+	 */
+	if (rc != -EEXIST || b == SK_B_RESULTS)
 		return rc;
 	/* A deleted key has no live value: create over its tombstone. */
 	tomb = kv_tombstone(n, b, key);
@@ -620,6 +669,28 @@ int sk_kv_delete(struct sk_nats *n, enum sk_bucket b, const char *key)
 		return rc;
 	s = kvStore_Delete(n->kv[b], key);
 	return s == NATS_NOT_FOUND ? 0 : sk_nats_errno(s);
+}
+
+int sk_kv_exists(struct sk_nats *n, enum sk_bucket b, const char *key)
+{
+	char stream[64], subj[300];
+	jsStreamInfo *si = NULL;
+	jsOptions jo;
+	natsStatus s;
+	int rc = kv_ready(n, b, key);
+
+	if (rc)
+		return rc;
+	snprintf(stream, sizeof(stream), "KV_%s", bucket_names[b]);
+	snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket_names[b], key);
+	jsOptions_Init(&jo);
+	jo.Stream.Info.SubjectsFilter = subj;
+	s = js_GetStreamInfo(&si, n->js, stream, &jo, NULL);
+	if (s != NATS_OK)
+		return sk_nats_errno(s);
+	rc = si->State.Subjects && si->State.Subjects->Count > 0 ? 0 : -ENOENT;
+	jsStreamInfo_Destroy(si);
+	return rc;
 }
 
 void sk_kv_keys_free(char **keys, size_t count)

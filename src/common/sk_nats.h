@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/sk_tls.h"
+
 /* Names from docs/architecture.md ("Cloud data model"). */
 #define SK_STREAM_WORK	      "SUKIMA_WORK"
 #define SK_STREAM_DONE	      "SUKIMA_DONE"
@@ -72,6 +74,11 @@ struct sk_nats_opts {
 	int64_t connect_wait_ms;
 	/* When set and returning true, the initial retry loop stops (-EINTR). */
 	bool (*stop)(void);
+	/*
+	 * TLS and login (sk_tls.h); NULL: the credentials file named by
+	 * $SUKIMA_NATS_CREDS if set, else none.
+	 */
+	const struct sk_sec *sec;
 };
 
 /*
@@ -128,6 +135,13 @@ int sk_kv_create(struct sk_nats *n, enum sk_bucket b, const char *key,
  */
 int sk_kv_update(struct sk_nats *n, enum sk_bucket b, const char *key,
 		 const void *val, size_t len, uint64_t last, uint64_t *rev);
+/*
+ * Whether (key) has a message (a value or a tombstone) without reading it:
+ * stream info filtered on its subject, so a worker that may not read
+ * sk_results can still see that a result was committed.  0, -ENOENT, or
+ * another -errno.
+ */
+int sk_kv_exists(struct sk_nats *n, enum sk_bucket b, const char *key);
 /* Delete (a tombstone; history purged).  Absent keys are fine (0). */
 int sk_kv_delete(struct sk_nats *n, enum sk_bucket b, const char *key);
 /*
