@@ -111,7 +111,7 @@ UNIT_TESTS += test_wk_stats
 GUESTS := echo upper wc sha256 simd alloc args noop sha256gen sysloop sysregs \
 	hostile_ptr hostile_fd hostile_loop hostile_bomb hostile_forbidden \
 	hostile_priv hostile_stack hostile_flood hostile_tamper jit exitcode \
-	bigout timeclock hostile_mem mmapchurn
+	bigout timeclock hostile_mem mmapchurn hostile_sysfuzz
 
 GUEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing
 GUEST_BINS := $(foreach g,$(GUESTS),$(O)/guests/$(g).musl $(O)/guests/$(g).glibc $(O)/guests/$(g).pie)
