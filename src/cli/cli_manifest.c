@@ -465,8 +465,29 @@ int cli_fn_build(const char *cmd, const struct cli_fn *f)
 	return rc;
 }
 
+/*
+ * `sukima deploy` with no NAME ELF, only manifest options, in a folder
+ * holding sukima.yml: deploy the manifest (as faas-cli does stack.yml).
+ */
+static int manifest_only(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--gateway") ||
+		    !strcmp(argv[i], "--filter"))
+			i++;
+		else if (strncmp(argv[i], "--gateway=", 10) &&
+			 strncmp(argv[i], "--filter=", 9) &&
+			 strcmp(argv[i], "--json") &&
+			 strcmp(argv[i], "--no-build"))
+			return 0;
+	}
+	return access(CLI_MANIFEST_DEFAULT, R_OK) == 0;
+}
+
 int cli_manifest_wanted(int argc, char **argv)
 {
+	if (manifest_only(argc, argv))
+		return 1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			return 0;

@@ -45,7 +45,10 @@ void cli_manifest_free(struct cli_manifest *m);
  */
 int cli_fn_build(const char *cmd, const struct cli_fn *f);
 
-/* Is -f/--file/--yaml among (argv)?  Then deploy goes to the manifest. */
+/*
+ * Is -f/--file/--yaml among (argv), or are there only manifest options
+ * and a ./sukima.yml?  Then deploy goes to the manifest.
+ */
 int cli_manifest_wanted(int argc, char **argv);
 /* `sukima deploy -f sukima.yml [--filter NAME] [--no-build] [--gateway] [--json]` */
 int cli_manifest_deploy(int argc, char **argv);

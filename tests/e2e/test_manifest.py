@@ -76,11 +76,17 @@ def test_new_build_deploy_invoke(cl, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"hello from greeter! You sent 4 bytes: ping\n"
 
+    # In the function's folder, plain `sukima deploy` takes sukima.yml.
+    r = run(cl, "deploy", "--json", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["version"] == 2  # a redeploy
+    assert run(cl, "deploy", cwd=tmp_path).returncode == 2  # no sukima.yml
+
     # Edit, rebuild through deploy -f (it runs make), a new version runs.
     src = (d / "handler.c").read_text().replace("You sent", "Got")
     (d / "handler.c").write_text(src)
     r = run(cl, "deploy", "-f", str(d / "sukima.yml"))
-    assert r.returncode == 0 and b"version 2" in r.stdout, r.stderr
+    assert r.returncode == 0 and b"version 3" in r.stdout, r.stderr
     r = run(cl, "invoke", "greeter", input=b"ping")
     assert r.stdout == b"hello from greeter! Got 4 bytes: ping\n"
 
