@@ -21,6 +21,8 @@ static void usage(FILE *f)
 		"[--env K=V]... [--arg A]...\n"
 		"                     [--max-output SIZE] [--gateway URL] "
 		"[--json]\n"
+		"       sukima deploy -f sukima.yml [--filter NAME] [--no-build] "
+		"[--gateway URL] [--json]\n"
 		"  NAME   a DNS label (a-z, 0-9, '-')\n"
 		"  ELF    a static x86-64 Linux executable\n"
 		"  --mem 64M        guest memory (plain number: MiB)\n"
