@@ -9,7 +9,7 @@
 static const struct cli_cmd commands[] = {
 	{"run", cmd_run, "run a function in a protection domain on this host"},
 	{"gateway", cmd_gateway, "run the HTTP gateway (--nats URL --listen ADDR:PORT)"},
-	{"deploy", cmd_deploy, "deploy a function: NAME ELF [--mem] [--timeout] [--env K=V] [--arg A]"},
+	{"deploy", cmd_deploy, "deploy a function: NAME ELF [--mem] [--timeout] [--env K=V] [--arg A], or -f sukima.yml"},
 	{"invoke", cmd_invoke, "invoke a function: NAME [--async] [-H K:V] (stdin -> request)"},
 	{"ls", cmd_ls, "list deployed functions"},
 	{"describe", cmd_describe, "show one function: NAME"},
