@@ -321,3 +321,18 @@ def test_broken_stdout_pipe_does_not_kill_the_monitor():
         p.stderr.close()
     assert rc >= 0, "the monitor died of signal %d" % -rc
     assert rc == 4, (rc, err)
+
+
+CONTAINED = (0, 121, 124, 132, 133, 136, 139)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("v", ["musl", "glibc", "pie"])
+def test_syscall_fuzz_is_contained(v, seed):
+    # random calls with wild arguments: the guest may wreck itself (random
+    # lengths over its own data), the monitor must answer and survive
+    r = run([VMM, "--timeout", "2", guest("hostile_sysfuzz." + v), str(seed), "3000"])
+    assert r.returncode >= 0, "monitor died of signal %d: %r" % (-r.returncode, r.stderr[-2000:])
+    assert r.returncode in CONTAINED, (r.returncode, r.stderr[-2000:])
+    if r.returncode >= 120:
+        assert len(sukima_lines(r.stderr)) == 1, r.stderr[-2000:]
