@@ -36,4 +36,8 @@ int cmd_worker(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_objstore(int argc, char **argv);
 
+/* Security (issue 8): cmd_init.c, cmd_token.c. */
+int cmd_init(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+
 #endif

@@ -22,6 +22,8 @@ static const struct cli_cmd commands[] = {
 	{"worker", cmd_worker, "run a worker agent (--nats URL [--slots N])"},
 	{"up", cmd_up, "run a local cloud: nats-server, gateway, workers"},
 	{"objstore", cmd_objstore, "put/get/info/rm artifacts in NATS"},
+	{"init", cmd_init, "create a deployment's secrets: CA, certificates, NATS users, first token"},
+	{"token", cmd_token, "gateway tokens: create, ls, revoke"},
 	{NULL, NULL, NULL},
 };
 /* clang-format on */

@@ -190,3 +190,15 @@ int sk_sec_apply(const struct sk_sec *sec, natsOptions *opts, char *err,
 	}
 	return 0;
 }
+
+int sk_sec_getopt(struct sk_sec *sec, int c, const char *arg, char *err,
+		  size_t errlen)
+{
+	static const char *const names[] = {"--creds", "--tls-ca",
+					    "--cert",  "--key",
+					    "--user",  "--password"};
+
+	if (c < SK_SEC_OPT || c >= SK_SEC_OPT + 6)
+		return 0;
+	return sk_sec_option(sec, names[c - SK_SEC_OPT], arg, err, errlen);
+}

@@ -56,6 +56,25 @@ int sk_sec_apply(const struct sk_sec *sec, natsOptions *opts, char *err,
 int sk_sec_option(struct sk_sec *sec, const char *opt, const char *val,
 		  char *err, size_t errlen);
 
+/* getopt_long rows of the options above (val = SK_SEC_OPT + index). */
+#define SK_SEC_OPT 0x5300
+#define SK_SEC_LONGOPTS                                              \
+	{"creds", required_argument, NULL, SK_SEC_OPT + 0},          \
+		{"tls-ca", required_argument, NULL, SK_SEC_OPT + 1}, \
+		{"cert", required_argument, NULL, SK_SEC_OPT + 2},   \
+		{"key", required_argument, NULL, SK_SEC_OPT + 3},    \
+		{"user", required_argument, NULL, SK_SEC_OPT + 4},   \
+	{                                                            \
+		"password", required_argument, NULL, SK_SEC_OPT + 5  \
+	}
+
+/*
+ * getopt_long's (c, optarg) for one of SK_SEC_LONGOPTS: 1 consumed, 0 not
+ * ours, -errno with a reason in (err).
+ */
+int sk_sec_getopt(struct sk_sec *sec, int c, const char *arg, char *err,
+		  size_t errlen);
+
 /* Help text of the options above, for usage messages. */
 #define SK_SEC_USAGE                                                        \
 	"  --creds FILE        NATS credentials written by `sukima init`\n" \

@@ -1,0 +1,25 @@
+/* cli_init.h: secrets of a deployment (cmd_init.c), shared with `sukima up`. */
+#ifndef SUKIMA_CLI_INIT_H
+#define SUKIMA_CLI_INIT_H
+
+#include <stddef.h>
+
+#define CLI_INIT_MAX_WORKERS 64
+
+/*
+ * Write every secret into (dir) (created 0700 if absent; files 0600):
+ * ca.pem/ca.key, nats.pem/nats.key, gateway.pem/gateway.key,
+ * nats-auth.conf, admin.creds, gateway.creds, worker-1..N.creds,
+ * admin.token.  (hosts) adds comma-separated SANs (may be NULL).
+ * Returns 0 or -errno.
+ */
+int cli_init_secrets(const char *dir, int workers, const char *hosts,
+		     int quiet);
+
+/* `sukima up`'s data dir: ${XDG_DATA_HOME:-$HOME/.local/share}/sukima. */
+int cli_init_default_dir(char *out, size_t cap);
+
+/* mkdir -p with mode 0700; 0 or -1 with errno. */
+int cli_mkdirs(const char *path);
+
+#endif
