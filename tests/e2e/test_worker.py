@@ -270,12 +270,14 @@ def test_artifact_digest_mismatch_refused(env, tmp_path):
 def test_long_function_keeps_its_lease(env, tmp_path):
     """Runs 3 lease periods: in-progress acks keep it from being redelivered."""
     nats, c = env
+    # A 1.5 s lease renewed every 0.5 s: a keeper stalled up to ~1 s by a
+    # busy machine still renews in time; the function outlives 3 leases.
     w = cloud.Worker(nats.url, name="w1", slots=1, tmpdir=tmp_path,
-                     args=["--lease", "1"]).start()
-    assert "lease 1000 ms" in w.log()
+                     args=["--lease", "1.5"]).start()
+    assert "lease 1500 ms" in w.log()
     cloud.Worker(nats.url, name="w2", slots=1, tmpdir=tmp_path).start()
     loop = upload(nats, cloud.guest("hostile_loop"))
-    spec = call_spec(loop, argv=["sleep"], timeout_ms=3000)
+    spec = call_spec(loop, argv=["sleep"], timeout_ms=5000)
     submit(c, spec)
     res = wait_result(c, spec["id"])
     assert res["status"] == "timed_out" and res["attempt"] == 1
