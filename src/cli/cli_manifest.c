@@ -218,10 +218,13 @@ static int parse_fn(struct ctx *c, const char *dir, const char *name,
 					    "functions.%s.lang: only 'c' is "
 					    "known (or give an artifact)",
 					    name);
+			free(f->lang);
 			f->lang = strdup(s);
 		} else if (!strcmp(k, "handler") || !strcmp(k, "source")) {
+			free(f->handler);
 			f->handler = resolve(dir, s);
 		} else if (!strcmp(k, "artifact") || !strcmp(k, "elf")) {
+			free(f->artifact);
 			f->artifact = resolve(dir, s);
 		} else if (!strcmp(k, "memory")) {
 			if (parse_mem(s, &f->mem_mib))
@@ -254,6 +257,7 @@ static int parse_fn(struct ctx *c, const char *dir, const char *name,
 					    "functions.%s.argv0: 1-64 of "
 					    "[A-Za-z0-9._+-]",
 					    name);
+			free(f->argv0);
 			f->argv0 = strdup(s);
 		} else {
 			return fail(c, kn,
