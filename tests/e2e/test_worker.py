@@ -288,7 +288,7 @@ def test_long_function_keeps_its_lease(env, tmp_path):
 def test_sigterm_hands_back_after_grace(env, tmp_path):
     nats, c = env
     w1 = cloud.Worker(nats.url, name="leaver", slots=1, tmpdir=tmp_path,
-                      args=["--lease", "1", "--grace", "0.5"]).start()
+                      args=["--lease", "2", "--grace", "0.5"]).start()
     loop = upload(nats, cloud.guest("hostile_loop"))
     spec = call_spec(loop, argv=["sleep"], timeout_ms=4000)
     submit(c, spec)
@@ -311,7 +311,7 @@ def test_attempt_limit_ends_poison_work(env, tmp_path):
     spec = None
     for i in range(2):
         w = cloud.Worker(nats.url, name=f"victim{i}", slots=1, tmpdir=tmp_path,
-                         args=["--lease", "1", "--max-attempts", "2"]).start()
+                         args=["--lease", "1.5", "--max-attempts", "2"]).start()
         if spec is None:
             spec = call_spec(loop, argv=["spin"], timeout_ms=20000)
             submit(c, spec)
