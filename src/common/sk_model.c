@@ -16,6 +16,7 @@ static const char *const status_names[] = {
 	[SK_ST_QUEUED] = "queued",	 [SK_ST_RUNNING] = "running",
 	[SK_ST_SUCCEEDED] = "succeeded", [SK_ST_FAILED] = "failed",
 	[SK_ST_TIMED_OUT] = "timed_out", [SK_ST_CANCELLED] = "cancelled",
+	[SK_ST_DISPUTED] = "disputed",
 };
 
 const char *sk_status_name(enum sk_status s)
@@ -39,7 +40,8 @@ int sk_status_parse(const char *name, enum sk_status *s)
 int sk_status_final(enum sk_status s)
 {
 	return s == SK_ST_SUCCEEDED || s == SK_ST_FAILED ||
-	       s == SK_ST_TIMED_OUT || s == SK_ST_CANCELLED;
+	       s == SK_ST_TIMED_OUT || s == SK_ST_CANCELLED ||
+	       s == SK_ST_DISPUTED;
 }
 
 void sk_strv_free(struct sk_strv *sv)
@@ -249,6 +251,42 @@ static int get_str(json_t *o, const char *key, int required, char *dst,
 	if (!check(s))
 		return model_fail(err, errlen, "\"%s\" is not valid", key);
 	memcpy(dst, s, n + 1);
+	return 0;
+}
+
+static int check_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
+static int check_sig(const char *s)
+{
+	return !*s || check_hex(s, 128);
+}
+
+static int check_signer(const char *s)
+{
+	return !*s || check_hex(s, 64);
+}
+
+/* "sig" (128 hex) and "signer" (64 hex): both or neither. */
+static int get_sig(json_t *o, char *sig, char *signer, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = get_str(o, "sig", 0, sig, 129, check_sig, err, errlen)) ||
+	    (rc = get_str(o, "signer", 0, signer, 65, check_signer, err,
+			  errlen)))
+		return rc;
+	if (!sig[0] != !signer[0])
+		return model_fail(err, errlen,
+				  "\"sig\" and \"signer\" go together");
 	return 0;
 }
 
@@ -517,6 +555,7 @@ int sk_function_parse(struct sk_function *f, const char *json, size_t len,
 			  check_line, err, errlen)) ||
 	    (rc = get_str(o, "argv0", 0, f->argv0, sizeof(f->argv0),
 			  check_argv0, err, errlen)) ||
+	    (rc = get_sig(o, f->sig, f->signer, err, errlen)) ||
 	    (rc = get_argv(o, "argv", &f->argv, err, errlen)) ||
 	    (rc = get_env(o, "env", &f->env, err, errlen)))
 		sk_function_free(f);
@@ -532,19 +571,38 @@ static json_t *with_argv0(json_t *o, const char *argv0)
 	return o;
 }
 
+/* "sig" and "signer" only when signed, for the same reason. */
+static json_t *with_sig(json_t *o, const char *sig, const char *signer)
+{
+	if (o && sig[0]) {
+		json_object_set_new(o, "sig", json_string(sig));
+		json_object_set_new(o, "signer", json_string(signer));
+	}
+	return o;
+}
+
+/* "replicas"/"replica" of a call only when redundant. */
+static json_t *with_replica(json_t *o, const struct sk_call *c)
+{
+	if (o && c->replicas > 1 && c->replica >= 1) {
+		json_object_set_new(o, "replicas", json_integer(c->replicas));
+		json_object_set_new(o, "replica", json_integer(c->replica));
+	}
+	return o;
+}
+
 char *sk_function_json(const struct sk_function *f)
 {
-	return dump(with_argv0(
-		json_pack("{s:s, s:I, s:s, s:s, s:I, s:i, s:i, s:I, s:o, s:o, "
-			  "s:i, s:s}",
-			  "name", f->name, "version", (json_int_t)f->version,
-			  "digest", f->digest, "arch", f->arch, "size",
-			  (json_int_t)f->size, "mem_mib", (int)f->mem_mib,
-			  "timeout_ms", (int)f->timeout_ms, "max_output",
-			  (json_int_t)f->max_output, "argv",
-			  argv_json(&f->argv), "env", env_json(&f->env),
-			  "replicas", (int)f->replicas, "created", f->created),
-		f->argv0));
+	json_t *o = json_pack(
+		"{s:s, s:I, s:s, s:s, s:I, s:i, s:i, s:I, s:o, s:o, s:i, s:s}",
+		"name", f->name, "version", (json_int_t)f->version, "digest",
+		f->digest, "arch", f->arch, "size", (json_int_t)f->size,
+		"mem_mib", (int)f->mem_mib, "timeout_ms", (int)f->timeout_ms,
+		"max_output", (json_int_t)f->max_output, "argv",
+		argv_json(&f->argv), "env", env_json(&f->env), "replicas",
+		(int)f->replicas, "created", f->created);
+
+	return dump(with_sig(with_argv0(o, f->argv0), f->sig, f->signer));
 }
 
 /* --- call (Sk-Call header) ---------------------------------------------- */
@@ -587,6 +645,9 @@ int sk_call_parse(struct sk_call *c, const char *json, size_t len, char *err,
 			  c->queued_at_us)) ||
 	    (rc = get_str(o, "argv0", 0, c->argv0, sizeof(c->argv0),
 			  check_argv0, err, errlen)) ||
+	    (rc = get_sig(o, c->sig, c->signer, err, errlen)) ||
+	    (rc = GET_INT(o, "replicas", 0, 0, SK_REPLICAS_MAX, c->replicas)) ||
+	    (rc = GET_INT(o, "replica", 0, 0, SK_REPLICAS_MAX, c->replica)) ||
 	    (rc = get_argv(o, "argv", &c->argv, err, errlen)) ||
 	    (rc = get_env(o, "env", &c->env, err, errlen)) ||
 	    (rc = get_dup(o, "reply", 0, &c->reply, SK_SUBJECT_MAX,
@@ -594,25 +655,30 @@ int sk_call_parse(struct sk_call *c, const char *json, size_t len, char *err,
 	    (rc = get_dup(o, "callback", 0, &c->callback, SK_URL_MAX,
 			  check_subject, err, errlen)))
 		sk_call_free(c);
+	else if (c->replicas > 1 ? c->replica < 1 || c->replica > c->replicas
+				 : c->replica != 0) {
+		rc = model_fail(err, errlen,
+				"\"replica\" must be 1..\"replicas\"");
+		sk_call_free(c);
+	}
 	json_decref(o);
 	return rc;
 }
 
 char *sk_call_json(const struct sk_call *c)
 {
-	return dump(with_argv0(
-		json_pack("{s:s, s:s, s:I, s:s, s:i, s:i, s:I, s:o, s:o, s:s, "
-			  "s:s, s:I}",
-			  "id", c->id, "function", c->function, "version",
-			  (json_int_t)c->version, "digest", c->digest,
-			  "mem_mib", (int)c->mem_mib, "timeout_ms",
-			  (int)c->timeout_ms, "max_output",
-			  (json_int_t)c->max_output, "argv",
-			  argv_json(&c->argv), "env", env_json(&c->env),
-			  "reply", c->reply ? c->reply : "", "callback",
-			  c->callback ? c->callback : "", "queued_at_us",
-			  (json_int_t)c->queued_at_us),
-		c->argv0));
+	json_t *o = json_pack(
+		"{s:s, s:s, s:I, s:s, s:i, s:i, s:I, s:o, s:o, s:s, s:s, s:I}",
+		"id", c->id, "function", c->function, "version",
+		(json_int_t)c->version, "digest", c->digest, "mem_mib",
+		(int)c->mem_mib, "timeout_ms", (int)c->timeout_ms, "max_output",
+		(json_int_t)c->max_output, "argv", argv_json(&c->argv), "env",
+		env_json(&c->env), "reply", c->reply ? c->reply : "",
+		"callback", c->callback ? c->callback : "", "queued_at_us",
+		(json_int_t)c->queued_at_us);
+
+	return dump(with_replica(
+		with_sig(with_argv0(o, c->argv0), c->sig, c->signer), c));
 }
 
 int sk_call_from_function(struct sk_call *c, const struct sk_function *f)
@@ -620,6 +686,9 @@ int sk_call_from_function(struct sk_call *c, const struct sk_function *f)
 	memcpy(c->function, f->name, sizeof(c->function));
 	memcpy(c->digest, f->digest, sizeof(c->digest));
 	memcpy(c->argv0, f->argv0, sizeof(c->argv0));
+	memcpy(c->sig, f->sig, sizeof(c->sig));
+	memcpy(c->signer, f->signer, sizeof(c->signer));
+	c->replicas = f->replicas;
 	c->version = f->version;
 	c->mem_mib = f->mem_mib;
 	c->timeout_ms = f->timeout_ms;

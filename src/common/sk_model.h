@@ -32,6 +32,7 @@
 #define SK_MEM_MIB_MAX	  65536 /* 64 GiB guest memory */
 #define SK_TIMEOUT_MS_MAX (24 * 3600 * 1000)
 #define SK_OUTPUT_MAX	  (64ULL << 20)
+#define SK_REPLICAS_MAX	  3 /* redundant execution: 1..3 workers per call */
 
 /* Defaults a deploy gets when it does not say. */
 #define SK_DEF_MEM_MIB	  64
@@ -47,13 +48,15 @@ enum sk_status {
 	SK_ST_FAILED,
 	SK_ST_TIMED_OUT,
 	SK_ST_CANCELLED,
+	SK_ST_DISPUTED, /* replicas disagreed: no majority (issue 8) */
 };
 
-/* "queued", "running", "succeeded", "failed", "timed_out", "cancelled". */
+/* "queued", "running", "succeeded", "failed", "timed_out", "cancelled",
+ * "disputed". */
 const char *sk_status_name(enum sk_status s);
 /* Returns 0 and sets (*s), or -EINVAL for an unknown name. */
 int sk_status_parse(const char *name, enum sk_status *s);
-/* True for succeeded, failed, timed_out and cancelled. */
+/* True for succeeded, failed, timed_out, cancelled and disputed. */
 int sk_status_final(enum sk_status s);
 
 /* A vector of strings; env entries are stored as "KEY=VALUE". */
@@ -87,6 +90,8 @@ struct sk_function {
 	char argv0[SK_ARGV0_MAX + 1]; /* "" = run under its digest */
 	uint32_t replicas;
 	char created[40]; /* RFC 3339, may be empty */
+	char sig[129];	 /* Ed25519 signature, hex, "" = unsigned (sk_sign.h) */
+	char signer[65]; /* its public key, hex */
 };
 /* Fill (f) with the defaults above (name, digest empty). */
 void sk_function_init(struct sk_function *f);
@@ -114,12 +119,17 @@ struct sk_call {
 	char *reply;	/* subject for the sync reply, "" for async */
 	char *callback; /* X-Callback-Url, "" when none */
 	int64_t queued_at_us;
+	char sig[129];	   /* the function's signature, "" = unsigned */
+	char signer[65];   /* its public key, hex */
+	uint32_t replicas; /* 0/1: plain call; 2..3: redundant (replica 1..n) */
+	uint32_t replica;
 };
 int sk_call_parse(struct sk_call *c, const char *json, size_t len, char *err,
 		  size_t errlen);
 char *sk_call_json(const struct sk_call *c);
 void sk_call_free(struct sk_call *c);
-/* Copy the function's spec into (c) (id, reply, callback untouched). */
+/* Copy the function's spec into (c) (id, reply, callback, replica
+ * untouched; replicas copied). */
 int sk_call_from_function(struct sk_call *c, const struct sk_function *f);
 
 /* Outcome of one invocation (sk_results, the sync reply, sk.done.<id>). */
