@@ -92,10 +92,12 @@ CLI_OBJS += $(O)/cli/cmd_logs.o $(O)/cli/cmd_new.o $(O)/cli/cmd_build.o \
 
 # issue 8: NATS TLS and logins, sukima init/token, gateway tokens
 COMMON_OBJS += $(O)/common/sk_tls.o $(O)/common/sk_token.o
+# issue 8, integrity: code signatures (libsodium)
+COMMON_OBJS += $(O)/common/sk_sign.o
 CLI_OBJS += $(O)/cli/cmd_init.o $(O)/cli/cmd_token.o
 
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
-SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread -lyaml -lcrypt
+SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread -lyaml -lcrypt -lsodium
 
 # --- unit tests (cmocka), one binary per tests/unit/test_<module>.c -------
 UNIT_TESTS :=
