@@ -84,11 +84,29 @@ int sk_pull_outstanding(struct sk_pull *p)
 	return p->left;
 }
 
+int sk_pull__status(natsMsg *m)
+{
+	const char *status = NULL;
+	int code = 0;
+
+	/* A status message has no body and a 3-digit Status header. */
+	if (natsMsg_GetDataLength(m) != 0 ||
+	    natsMsgHeader_Get(m, "Status", &status) != NATS_OK || !status)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		if (status[i] < '0' || status[i] > '9')
+			return 0;
+		code = code * 10 + (status[i] - '0');
+	}
+	return status[3] == '\0' ? code : 0;
+}
+
 int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg)
 {
-	const char *status = NULL, *subj;
+	const char *subj;
 	natsMsg *m = NULL;
 	natsStatus s;
+	int code;
 
 	*msg = NULL;
 	if (timeout_ms < 1)
@@ -110,10 +128,8 @@ int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg)
 		natsMsg_Destroy(m);
 		return SK_PULL_WAKE;
 	}
-	if (natsMsg_GetDataLength(m) == 0 &&
-	    natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
-		int code = atoi(status);
-
+	code = sk_pull__status(m);
+	if (code >= 0) {
 		natsMsg_Destroy(m);
 		if (code == 100)
 			return SK_PULL_TIMEOUT; /* idle heartbeat */

@@ -62,6 +62,13 @@ int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg);
  */
 int sk_pull_last_status(struct sk_pull *p);
 
+/*
+ * Internal, for the fuzz driver: the status code of a server status
+ * message (no body, header Status), 0 when its Status header is not three
+ * digits (treated as an end of the request), -1 for a message with data.
+ */
+int sk_pull__status(natsMsg *m);
+
 /* Make a blocked sk_pull_next() return SK_PULL_WAKE soon (thread-safe). */
 void sk_pull_wake(struct sk_pull *p);
 
