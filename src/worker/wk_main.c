@@ -574,8 +574,7 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 		sk_warn("call %s (%s): %s", c.id, c.function, reason);
 		goto commit;
 	}
-	if (delivered > 1 &&
-	    sk_kv_get(w->n, SK_B_RESULTS, c.id, NULL, NULL, NULL) == 0) {
+	if (delivered > 1 && sk_kv_exists(w->n, SK_B_RESULTS, c.id) == 0) {
 		/* Committed by an earlier attempt whose ack was lost. */
 		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
 		goto out;
@@ -982,7 +981,9 @@ static void usage(FILE *f)
 		"  --connect-timeout S  give up if NATS is unreachable this "
 		"long (default: never)\n"
 		"  --warm N             idle warm micro-VMs kept (default: 2 "
-		"per slot; 0 = always cold)\n");
+		"per slot; 0 = always cold)\n" SK_SEC_USAGE
+		"  (a worker credential of `sukima init` also fixes the worker "
+		"id)\n");
 }
 
 static int find_monitor(char *out, size_t cap)
@@ -1047,6 +1048,7 @@ int cmd_worker(int argc, char **argv)
 		{"connect-timeout", required_argument, NULL, 't'},
 		{"monitor", required_argument, NULL, 'M'},
 		{"warm", required_argument, NULL, 'W'},
+		SK_SEC_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1061,10 +1063,13 @@ int cmd_worker(int argc, char **argv)
 	uint64_t mem = 0;
 	long slots = wk_host_cpus(), attempts = 5, warm = -1;
 	struct wk w;
+	struct sk_sec sec;
+	char serr[600];
 	int c, rc, started = 0;
 
 	sk_log_init("worker", SK_LOG_INFO);
 	memset(&w, 0, sizeof(w));
+	memset(&sec, 0, sizeof(sec));
 	while ((c = getopt_long(argc, argv, "n:s:m:N:c:l:g:a:t:M:W:h", longopts,
 				NULL)) != -1) {
 		char *end;
@@ -1154,9 +1159,22 @@ int cmd_worker(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			/* --creds, --tls-ca, --user... (sk_tls.h) */
+			rc = sk_sec_getopt(&sec, c, optarg, serr, sizeof(serr));
+			if (rc > 0)
+				break;
+			if (rc < 0)
+				fprintf(stderr, "sukima worker: %s\n", serr);
+			else
+				usage(stderr);
 			return 2;
 		}
+	}
+	if (!sk_sec_any(&sec) && getenv("SUKIMA_NATS_CREDS") &&
+	    sk_sec_load_creds(&sec, getenv("SUKIMA_NATS_CREDS"), serr,
+			      sizeof(serr))) {
+		fprintf(stderr, "sukima worker: %s\n", serr);
+		return 2;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sukima worker: unexpected argument '%s'\n",
@@ -1202,6 +1220,9 @@ int cmd_worker(int argc, char **argv)
 
 	/* Identity and membership entry. */
 	sk_new_id(w.self.id);
+	/* A worker login may write only $KV.sk_workers.<its id>. */
+	if (sec.id[0])
+		snprintf(w.self.id, sizeof(w.self.id), "%s", sec.id);
 	wk_host_facts(w.self.hostname, sizeof(w.self.hostname), w.self.os,
 		      sizeof(w.self.os), w.self.arch, sizeof(w.self.arch),
 		      w.self.flavour, sizeof(w.self.flavour));
@@ -1224,6 +1245,7 @@ int cmd_worker(int argc, char **argv)
 	no.name = conn_name;
 	no.connect_wait_ms = connect_ms;
 	no.stop = stop_requested;
+	no.sec = &sec;
 	rc = sk_nats_connect(&w.n, &no);
 	if (rc == -EINTR)
 		return 0;
