@@ -227,9 +227,9 @@ static void worker_perms(FILE *f, const char *id)
 	static const char *const pub[] = {
 		"$JS.API.INFO",
 		"$JS.API.STREAM.INFO.*",
-		"$JS.API.CONSUMER.INFO.SUKIMA_WORK.workers-*",
+		"$JS.API.CONSUMER.INFO.SUKIMA_WORK.*",
 		"$JS.API.CONSUMER.INFO.SUKIMA_DONE.callbacks",
-		"$JS.API.CONSUMER.MSG.NEXT.SUKIMA_WORK.workers-*",
+		"$JS.API.CONSUMER.MSG.NEXT.SUKIMA_WORK.*",
 		"$JS.ACK.SUKIMA_WORK.>",
 		"$JS.API.DIRECT.GET.KV_sk_functions",
 		"$JS.API.DIRECT.GET.KV_sk_functions.>",
