@@ -13,6 +13,7 @@
 #include "../../src/common/sk_log.c"
 #include "../../src/common/sk_nats.c"
 #include "../../src/common/sk_objstore.c"
+#include "../../src/common/sk_tls.c"
 #include "../../src/common/sk_util.c"
 
 static void test_meta_subject(void **state)
