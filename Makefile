@@ -94,6 +94,7 @@ CLI_OBJS += $(O)/cli/cmd_logs.o $(O)/cli/cmd_new.o $(O)/cli/cmd_build.o \
 COMMON_OBJS += $(O)/common/sk_tls.o $(O)/common/sk_token.o
 # issue 8, integrity: code signatures (libsodium)
 COMMON_OBJS += $(O)/common/sk_sign.o
+CLI_OBJS += $(O)/cli/cmd_keygen.o
 CLI_OBJS += $(O)/cli/cmd_init.o $(O)/cli/cmd_token.o
 
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)

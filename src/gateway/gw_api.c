@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "common/sk_log.h"
+#include "common/sk_sign.h"
 #include "gateway/gw.h"
 #include "gateway/gw_obs.h"
 
@@ -153,6 +154,12 @@ static int h_fn_deploy(struct gw_req *r, int must_exist)
 	free(txt);
 	txt = NULL;
 	ex = gw_artifact_exists(g, f.digest, &size);
+	/* A signature that cannot verify would only fail every call later. */
+	if (f.sig[0] && sk_sign_verify(f.name, f.digest, f.sig, f.signer, err,
+				       sizeof(err))) {
+		ret = gw_respond_error(r, 400, "%s", err);
+		goto out;
+	}
 	if (ex < 0) {
 		ret = gw_respond_error(r, 503, "cannot read the object store");
 		goto out;

@@ -292,6 +292,17 @@ static int env_name_ok(const char *k)
 
 json_t *gw_deploy_parse(const char *body, size_t len, char *err, size_t errlen)
 {
+static int hex_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
 	json_error_t jerr;
 	json_t *in, *out = NULL, *argv, *env, *v;
 	json_int_t mem, tmo, maxout, replicas;
@@ -414,6 +425,22 @@ json_t *gw_deploy_parse(const char *body, size_t len, char *err, size_t errlen)
 	}
 	json_decref(in);
 	return out;
+	/* A code signature (sukima deploy --sign): checked by gw_api. */
+	v = json_object_get(in, "sig");
+	if (v && !json_is_null(v)) {
+		json_t *who = json_object_get(in, "signer");
+
+		if (!json_is_string(v) || !hex_ok(json_string_value(v), 128) ||
+		    !json_is_string(who) ||
+		    !hex_ok(json_string_value(who), 64)) {
+			snprintf(err, errlen,
+				 "sig must be 128 and signer 64 lowercase hex "
+				 "digits (an Ed25519 signature and its key)");
+			goto fail;
+		}
+		json_object_set(out, "sig", v);
+		json_object_set(out, "signer", who);
+	}
 fail:
 	json_decref(out);
 	json_decref(in);
