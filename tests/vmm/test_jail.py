@@ -264,7 +264,10 @@ def test_same_output_jailed_and_not(binary, args, stdin):
     path = guest(binary)
     if not os.path.isfile(os.path.join(BUILD, path)):
         pytest.fail("%s is not built (make guests)" % path)
-    opts = ["--timeout", "5", "--max-output", "100000"]
+    # Normal priority for both: at SCHED_IDLE a busy machine could starve
+    # a run past its deadline, and priority is not what is compared here.
+    opts = ["--timeout", "20", "--max-output", "100000", "--priority",
+            "normal"]
     jailed = run([VMM] + opts + [path] + args, stdin=stdin, env={})
     free = run([VMM, "--no-jail"] + opts + [path] + args, stdin=stdin, env={})
     assert jailed.returncode >= 0, "jailed monitor killed by signal %d: %r" % (
@@ -344,9 +347,10 @@ def serve_session(opts, bodies):
 
 def test_serve_mode_is_jailed():
     bodies = [b"first\n", b"second one\n" * 100, b""]
-    jailed, rc, seen = serve_session([], bodies)
+    jailed, rc, seen = serve_session(["--priority", "normal"], bodies)
     assert seen["Seccomp"] == "2" and seen["NoNewPrivs"] == "1", seen
-    free, rc_free, seen_free = serve_session(["--no-jail"], bodies)
+    free, rc_free, seen_free = serve_session(
+        ["--no-jail", "--priority", "normal"], bodies)
     assert seen_free["Seccomp"] == "0"
     assert rc == rc_free == 0
     assert jailed == free
@@ -355,7 +359,7 @@ def test_serve_mode_is_jailed():
 
 def test_repeat_mode_same_output():
     req = b"repeat me\n" * 50
-    opts = ["--repeat", "20", guest("upper.glibc")]
+    opts = ["--priority", "normal", "--repeat", "20", guest("upper.glibc")]
     jailed = run([VMM] + opts, stdin=req, env={})
     free = run([VMM, "--no-jail"] + opts, stdin=req, env={})
     assert jailed.returncode == free.returncode == 0, jailed.stderr[-500:]
@@ -447,7 +451,8 @@ def test_rlimit_as_leaves_room_for_big_warm_guests():
     """RLIMIT_AS counts every view of guest memory the warm path maps and
     the output it buffers: a 512 MiB guest with 2 MiB of output works."""
     req = b"abcdefghijklmnopqrstuvwxyz\n" * 80000
-    r = run([VMM, "--mem", "512M", "--repeat", "3", guest("upper.glibc")],
+    r = run([VMM, "--priority", "normal", "--mem", "512M", "--repeat", "3",
+             guest("upper.glibc")],
             stdin=req, env={})
     assert r.returncode == 0, r.stderr[-500:]
     assert r.stdout == req.upper()
