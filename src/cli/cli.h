@@ -39,5 +39,7 @@ int cmd_objstore(int argc, char **argv);
 /* Security (issue 8): cmd_init.c, cmd_token.c. */
 int cmd_init(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+/* Code signing (issue 8): cmd_keygen.c. */
+int cmd_keygen(int argc, char **argv);
 
 #endif

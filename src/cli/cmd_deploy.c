@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/cli_http.h"
 #include "cli/cli_manifest.h"
+#include "common/sk_sign.h"
 #include "common/sk_util.h"
 
 #define ELF_MAX (1ULL << 30)
@@ -32,7 +34,11 @@ static void usage(FILE *f)
 		"  --env K=V        environment variable (repeatable)\n"
 		"  --arg A          argument after argv[0] (repeatable)\n"
 		"  --argv0 NAME     argv[0] the function sees (default: the "
-		"ELF's file name)\n");
+		"ELF's file name)\n"
+		"  --sign KEY       sign (name, SHA-256) with an Ed25519 "
+		"secret key (sukima keygen)\n"
+		"  --replicas N     run each call on N distinct workers (2 or "
+		"3), majority wins\n");
 }
 
 /* "500ms", "10s", "2m", "10" (seconds) -> ms. */
@@ -66,12 +72,14 @@ int cmd_deploy(int argc, char **argv)
 		{"arg", required_argument, NULL, 'a'},
 		{"max-output", required_argument, NULL, 'o'},
 		{"argv0", required_argument, NULL, '0'},
+		{"sign", required_argument, NULL, 'S'},
+		{"replicas", required_argument, NULL, 'R'},
 		{"gateway", required_argument, NULL, 'g'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *gwopt = NULL, *name, *path;
+	const char *gwopt = NULL, *name, *path, *keyfile = NULL;
 	json_t *req = json_object(), *args = json_array(), *env = json_object();
 	struct cli_resp r = {0};
 	char *elf = NULL, *txt = NULL;
@@ -144,6 +152,20 @@ int cmd_deploy(int argc, char **argv)
 		case '0':
 			json_object_set_new(req, "argv0", json_string(optarg));
 			break;
+		case 'S':
+			keyfile = optarg;
+			break;
+		case 'R':
+			if (strcmp(optarg, "1") && strcmp(optarg, "2") &&
+			    strcmp(optarg, "3")) {
+				fprintf(stderr,
+					"sukima deploy: --replicas must be 1, "
+					"2 or 3\n");
+				goto out;
+			}
+			json_object_set_new(req, "replicas",
+					    json_integer(atoi(optarg)));
+			break;
 		case 'g':
 			gwopt = optarg;
 			break;
@@ -199,6 +221,34 @@ int cmd_deploy(int argc, char **argv)
 		goto out;
 	}
 	json_object_set_new(req, "digest", json_string(digest));
+	if (keyfile) {
+		/* Sign what we hashed here, not what the gateway says. */
+		unsigned char h[crypto_hash_sha256_BYTES];
+		char mine[65], sig[SK_SIG_HEX + 1], signer[SK_SIGNER_HEX + 1];
+		char err[300];
+
+		crypto_hash_sha256(h, (const unsigned char *)elf, elflen);
+		sk_hex(mine, h, sizeof(h));
+		if (strcmp(mine, digest) != 0) {
+			fprintf(stderr,
+				"sukima deploy: the gateway stored digest "
+				"%.16s..., the file has %.16s...: not "
+				"signed\n",
+				digest, mine);
+			json_decref(a);
+			ret = 1;
+			goto out;
+		}
+		if (sk_sign_code(keyfile, name, mine, sig, signer, err,
+				 sizeof(err))) {
+			fprintf(stderr, "sukima deploy: --sign: %s\n", err);
+			json_decref(a);
+			ret = 1;
+			goto out;
+		}
+		json_object_set_new(req, "sig", json_string(sig));
+		json_object_set_new(req, "signer", json_string(signer));
+	}
 	json_decref(a);
 	cli_resp_free(&r);
 

@@ -1,5 +1,6 @@
 /* main.c: the sukima command: CLI, gateway and worker in one binary. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -24,6 +25,7 @@ static const struct cli_cmd commands[] = {
 	{"objstore", cmd_objstore, "put/get/info/rm artifacts in NATS"},
 	{"init", cmd_init, "create a deployment's secrets: CA, certificates, NATS users, first token"},
 	{"token", cmd_token, "gateway tokens: create, ls, revoke"},
+	{"keygen", cmd_keygen, "an Ed25519 key pair for deploy --sign / worker --trusted-keys: PREFIX"},
 	{NULL, NULL, NULL},
 };
 /* clang-format on */
@@ -44,6 +46,26 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;
+	}
+	/*
+	 * --token T / --token=T anywhere before "--": the gateway bearer
+	 * token of every client command, passed on as $SUKIMA_TOKEN.
+	 */
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) {
+		const char *t = NULL;
+		int eat = 0;
+
+		if (!strcmp(argv[i], "--token") && i + 1 < argc)
+			t = argv[i + 1], eat = 2;
+		else if (!strncmp(argv[i], "--token=", 8))
+			t = argv[i] + 8, eat = 1;
+		if (!eat)
+			continue;
+		setenv("SUKIMA_TOKEN", t, 1);
+		memmove(argv + i, argv + i + eat,
+			sizeof(*argv) * (size_t)(argc - i - eat + 1));
+		argc -= eat;
+		i--;
 	}
 	for (const struct cli_cmd *c = commands; c->name; c++)
 		if (strcmp(argv[1], c->name) == 0)

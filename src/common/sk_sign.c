@@ -302,3 +302,18 @@ int sk_trust_check(const struct sk_trust *t, const char *name,
 		    "not trust: refused",
 		    signer);
 }
+
+int sk_sign_verify(const char *name, const char *digest, const char *sig,
+		   const char *signer, char *why, size_t whylen)
+{
+	struct sk_trust t = {.n = 1};
+	int rc;
+
+	if ((rc = init_sodium(why, whylen)))
+		return rc;
+	if (!signer || !sk_sign_hex_valid(signer, SK_SIGNER_HEX))
+		return fail(why, whylen, -EPERM,
+			    "signer must be 64 hex digits (a public key)");
+	unhex(t.pk[0], signer, 32);
+	return sk_trust_check(&t, name, digest, sig, signer, why, whylen);
+}

@@ -49,6 +49,11 @@ int sk_trust_check(const struct sk_trust *t, const char *name,
 		   const char *digest, const char *sig, const char *signer,
 		   char *why, size_t whylen);
 
+/* Does (sig) by (signer) verify for (name, digest), whoever the signer
+ * is?  The gateway's check at deploy time.  0 or -EPERM with (why). */
+int sk_sign_verify(const char *name, const char *digest, const char *sig,
+		   const char *signer, char *why, size_t whylen);
+
 /* True when (s) is exactly (n) lowercase hex digits. */
 int sk_sign_hex_valid(const char *s, size_t n);
 

@@ -15,6 +15,7 @@
 #include "common/sk_model.h"
 #include "common/sk_nats.h"
 #include "common/sk_pull.h"
+#include "common/sk_sign.h"
 #include "common/sk_util.h"
 #include "worker/wk_cache.h"
 #include "worker/wk_exec.h"
@@ -49,6 +50,7 @@ struct wk {
 	int64_t lease_ms;
 	int64_t grace_ms;
 	int max_attempts;
+	struct sk_trust *trust; /* --trusted-keys: signed code only */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* jobs queued, or stopping */
@@ -595,6 +597,15 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
 		goto out;
 	}
+	/* Before any byte of the artifact: unsigned code is not fetched. */
+	if (w->trust && sk_trust_check(w->trust, c.function, c.digest, c.sig,
+				       c.signer, reason, sizeof(reason))) {
+		sk_warn("call %s (%s): %s", c.id, c.function, reason);
+		r.status = SK_ST_FAILED;
+		r.reason = strdup(reason);
+		r.ended_at_us = sk_now_us();
+		goto commit;
+	}
 	rc = wk_cache_get(w->n, c.digest, elf, sizeof(elf));
 	if (rc == -ENOENT || rc == -EBADMSG || rc == -EINVAL) {
 		r.status = SK_ST_FAILED;
@@ -981,7 +992,11 @@ static void usage(FILE *f)
 		"  --connect-timeout S  give up if NATS is unreachable this "
 		"long (default: never)\n"
 		"  --warm N             idle warm micro-VMs kept (default: 2 "
-		"per slot; 0 = always cold)\n" SK_SEC_USAGE
+		"per slot; 0 = always cold)\n"
+		"  --trusted-keys F|D   run only code signed by these Ed25519 "
+		"keys (a .pub file,\n"
+		"                       a file of key lines, or a directory "
+		"of *.pub)\n" SK_SEC_USAGE
 		"  (a worker credential of `sukima init` also fixes the worker "
 		"id)\n");
 }
@@ -1048,6 +1063,7 @@ int cmd_worker(int argc, char **argv)
 		{"connect-timeout", required_argument, NULL, 't'},
 		{"monitor", required_argument, NULL, 'M'},
 		{"warm", required_argument, NULL, 'W'},
+		{"trusted-keys", required_argument, NULL, 'K'},
 		SK_SEC_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1064,6 +1080,7 @@ int cmd_worker(int argc, char **argv)
 	long slots = wk_host_cpus(), attempts = 5, warm = -1;
 	struct wk w;
 	struct sk_sec sec;
+	struct sk_trust trust; /* --trusted-keys */
 	char serr[600];
 	int c, rc, started = 0;
 
@@ -1154,6 +1171,17 @@ int cmd_worker(int argc, char **argv)
 						"0..4096\n");
 				return 2;
 			}
+			break;
+		case 'K':
+			if (sk_trust_load(&trust, optarg, serr, sizeof(serr))) {
+				fprintf(stderr,
+					"sukima worker: --trusted-keys: %s\n",
+					serr);
+				return 2;
+			}
+			w.trust = &trust;
+			sk_info("signed code only: %zu trusted key(s)",
+				trust.n);
 			break;
 		case 'h':
 			usage(stdout);
