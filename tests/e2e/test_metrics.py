@@ -215,3 +215,35 @@ def test_queue_depth_and_redelivery(cl, tmp_path):
     assert m.get("sukima_redeliveries_total") == 1
     wait_for(lambda: call(gw.url, "GET", f"/system/invocations/{cid}")
              .json().get("status") == "timed_out", 40, 0.2, "timed out")
+
+
+def test_two_gateways_scope(cl):
+    """Per-gateway series count what each gateway answered; cluster series
+    are the same on both (docs/api.md, "Scope")."""
+    gw1 = cl["gw"]
+    gw2 = cloud.Gateway(cl["nats"].url).start()
+    try:
+        deploy(cl, "mtwo", cloud.example("echo"))
+        for i in range(3):
+            assert call(gw2.url, "POST", "/function/mtwo",
+                        body=b"2").status == 200
+        assert call(gw1.url, "POST", "/function/mtwo",
+                    body=b"1").status == 200
+
+        def same():
+            a, b = scrape(gw1), scrape(gw2)
+            keys = ("sukima_slots", "sukima_workers", "sukima_queue_depth")
+            return (a, b) if all(a.get(k) == b.get(k) for k in keys) \
+                else None
+        a, b = wait_for(same, 15, 0.2, "cluster series to agree")
+        assert a.get("gateway_function_invocation_total",
+                     function_name="mtwo") == 1
+        assert b.get("gateway_function_invocation_total",
+                     function_name="mtwo") == 3
+        assert b.get("sukima_workers") == a.get("sukima_workers") >= 1
+        # Worker counters: gw2 never saw the worker killed earlier, so it
+        # may count less than gw1 (what departed before it started).
+        assert 0 < b.get("sukima_worker_invocations_total") <= \
+            a.get("sukima_worker_invocations_total")
+    finally:
+        gw2.stop()

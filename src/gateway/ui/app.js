@@ -14,6 +14,17 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
+// A gateway with tokens (issue 8): open /ui#token=TOKEN once; the token is
+// kept for this tab only (sessionStorage) and taken out of the address bar.
+const TOKEN = (() => {
+  const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem("sukima_token", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem("sukima_token");
+})();
+
 function esc(s) {
   return String(s == null ? "" : s).replace(/[&<>"']/g,
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -23,7 +34,10 @@ async function get(path, text) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), 5000);
   try {
-    const r = await fetch(path, { signal: ctl.signal, cache: "no-store" });
+    const headers = TOKEN ? { Authorization: "Bearer " + TOKEN } : {};
+    const r = await fetch(path, { signal: ctl.signal, cache: "no-store", headers });
+    if (r.status === 401 || r.status === 403)
+      throw new Error(path + ": HTTP " + r.status + " (this gateway wants a token with the admin scope: open /ui#token=YOUR_TOKEN)");
     if (!r.ok) throw new Error(path + ": HTTP " + r.status);
     return text ? await r.text() : await r.json();
   } finally {
@@ -241,7 +255,7 @@ async function poll() {
   } catch (e) {
     $("status").className = "status bad";
     $("banner").hidden = false;
-    $("banner").textContent = "cannot reach the gateway: " + e.message;
+    $("banner").textContent = "cannot read from the gateway: " + e.message;
   }
   drawLatency(now);
   drawRate(now);
