@@ -96,6 +96,7 @@ COMMON_OBJS += $(O)/common/sk_tls.o $(O)/common/sk_token.o
 COMMON_OBJS += $(O)/common/sk_sign.o
 CLI_OBJS += $(O)/cli/cmd_keygen.o
 CLI_OBJS += $(O)/cli/cmd_init.o $(O)/cli/cmd_token.o
+GATEWAY_OBJS += $(O)/gateway/gw_auth.o
 
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
 SUKIMA_LIBS := -lnats -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lpthread -lyaml -lcrypt -lsodium

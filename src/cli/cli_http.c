@@ -95,6 +95,16 @@ int cli_request(const char *gw, const char *method, const char *path,
 	for (size_t i = 0; headers && headers[i]; i++)
 		hd = curl_slist_append(hd, headers[i]);
 	hd = curl_slist_append(hd, "Expect:");
+	/* Bearer token (--token or $SUKIMA_TOKEN) and the private CA. */
+	if (getenv("SUKIMA_TOKEN") && *getenv("SUKIMA_TOKEN")) {
+		char auth[256];
+
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+			 getenv("SUKIMA_TOKEN"));
+		hd = curl_slist_append(hd, auth);
+	}
+	if (getenv("SUKIMA_CA") && *getenv("SUKIMA_CA"))
+		curl_easy_setopt(h, CURLOPT_CAINFO, getenv("SUKIMA_CA"));
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

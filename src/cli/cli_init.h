@@ -22,4 +22,12 @@ int cli_init_default_dir(char *out, size_t cap);
 /* mkdir -p with mode 0700; 0 or -1 with errno. */
 int cli_mkdirs(const char *path);
 
+struct sk_nats;
+/*
+ * Store token (tok)'s record (hash, scopes, name) in sk_tokens (created
+ * if absent) through (n).  0, -EINVAL (not a token), -EIO.
+ */
+int cli_token_seed(struct sk_nats *n, const char *tok, unsigned scopes,
+		   const char *name);
+
 #endif

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 	 * --token T / --token=T anywhere before "--": the gateway bearer
 	 * token of every client command, passed on as $SUKIMA_TOKEN.
 	 */
-	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) {
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		const char *t = NULL;
 		int eat = 0;
 
@@ -66,6 +66,10 @@ int main(int argc, char **argv)
 			sizeof(*argv) * (size_t)(argc - i - eat + 1));
 		argc -= eat;
 		i--;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
 	}
 	for (const struct cli_cmd *c = commands; c->name; c++)
 		if (strcmp(argv[1], c->name) == 0)

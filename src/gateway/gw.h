@@ -34,6 +34,10 @@ struct gw_opts {
 	int threads;	       /* libmicrohttpd thread pool */
 	int callbacks;	       /* run the callbacks puller */
 	int64_t callback_timeout_ms;
+	/* issue 8 (gw_auth.c): NATS login, HTTPS, bearer tokens */
+	struct sk_sec sec;
+	const char *tls_cert, *tls_key; /* PEM files: serve HTTPS */
+	int insecure;			/* no bearer tokens checked */
 };
 
 /* A sync call waiting for its reply on sk.reply.<gateway>.<id>. */
@@ -92,6 +96,7 @@ struct gw {
 	jsCtx *js_async; /* sync calls: publish without waiting for the ack */
 	natsSubscription *reply_sub;
 	struct MHD_Daemon *mhd;
+	char *tls_cert_pem, *tls_key_pem; /* HTTPS (gw_auth.c) */
 
 	pthread_mutex_t lock; /* calls[], ncalls, live_workers */
 	struct gw_call *calls[GW_CALL_BUCKETS];

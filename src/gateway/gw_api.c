@@ -12,6 +12,7 @@
 #include "common/sk_log.h"
 #include "common/sk_sign.h"
 #include "gateway/gw.h"
+#include "gateway/gw_auth.h"
 #include "gateway/gw_obs.h"
 
 #ifndef SUKIMA_VERSION
@@ -772,6 +773,9 @@ int gw_api_dispatch(struct gw_req *r)
 		if (r->method == GW_DELETE)
 			return h_invocation_cancel(r);
 		return h_invocation_get(r);
+	case GW_R_TOKENS:
+	case GW_R_TOKEN:
+		return gw_auth_h_tokens(r);
 	case GW_R_METRICS:
 	case GW_R_LOGS:
 	case GW_R_UI:

@@ -11,6 +11,7 @@
 
 #include "common/sk_log.h"
 #include "gateway/gw.h"
+#include "gateway/gw_auth.h"
 #include "gateway/gw_obs.h"
 
 /* JSON API bodies (deploy requests, deletes) are small. */
@@ -167,6 +168,7 @@ static int begin(struct gw_req *r, const char *url, const char *method)
 	struct gw *g = r->g;
 	const char *cl;
 	const char *q;
+	int ret;
 
 	r->started = 1;
 	atomic_fetch_add(&g->st.requests, 1);
@@ -193,6 +195,9 @@ static int begin(struct gw_req *r, const char *url, const char *method)
 	default:
 		return gw_respond_error(r, 404, "no route for %s", r->path);
 	}
+	/* Tokens before bodies: a stranger's upload is never read. */
+	if (gw_auth_check(r, &ret))
+		return ret;
 	r->limit = route_limit(g, &r->m);
 	cl = gw_req_header(r, "Content-Length");
 	if (cl) {
@@ -308,6 +313,9 @@ int gw_http_start(struct gw *g)
 {
 	struct sockaddr_in sa;
 	const union MHD_DaemonInfo *di;
+	/* HTTPS (GnuTLS inside libmicrohttpd) when --tls-cert is given. */
+	struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+	unsigned tls_flag = 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -317,9 +325,23 @@ int gw_http_start(struct gw *g)
 			 g->o.listen_addr);
 		return -EINVAL;
 	}
+	if (g->o.tls_cert) {
+		g->tls_cert_pem = gw_auth_read_pem(g->o.tls_cert);
+		g->tls_key_pem = gw_auth_read_pem(g->o.tls_key);
+		if (!g->tls_cert_pem || !g->tls_key_pem) {
+			sk_error("cannot read --tls-cert %s / --tls-key %s",
+				 g->o.tls_cert, g->o.tls_key);
+			return -ENOENT;
+		}
+		tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+						 g->tls_cert_pem};
+		tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+						 g->tls_key_pem};
+		tls_flag = MHD_USE_TLS;
+	}
 	g->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | tls_flag,
 		(uint16_t)g->o.port, NULL, NULL, on_request, g,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)g->o.threads,
@@ -328,7 +350,8 @@ int gw_http_start(struct gw *g)
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, g,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, g,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, g, MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, g, MHD_OPTION_ARRAY,
+		tls, MHD_OPTION_END);
 	if (!g->mhd) {
 		sk_error("cannot listen on %s:%u (in use or not permitted)",
 			 g->o.listen_addr, g->o.port);

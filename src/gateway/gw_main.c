@@ -12,6 +12,7 @@
 
 #include "common/sk_log.h"
 #include "gateway/gw.h"
+#include "gateway/gw_auth.h"
 
 static void usage(FILE *f)
 {
@@ -30,7 +31,11 @@ static void usage(FILE *f)
 		"gets 503 (default 10000)\n"
 		"  --threads N         HTTP threads (default 4)\n"
 		"  --no-callbacks      do not deliver X-Callback-Url "
-		"callbacks\n");
+		"callbacks\n"
+		"  --tls-cert FILE --tls-key FILE  serve HTTPS (PEM; `sukima "
+		"init` writes gateway.pem/.key)\n"
+		"  --insecure          no bearer tokens (anyone reaching the "
+		"port may deploy)\n" SK_SEC_USAGE);
 }
 
 static int parse_listen(struct gw_opts *o, const char *s)
@@ -68,11 +73,16 @@ static int parse_opts(struct gw_opts *o, int argc, char **argv)
 		{"start-wait", required_argument, NULL, 's'},
 		{"threads", required_argument, NULL, 't'},
 		{"no-callbacks", no_argument, NULL, 'C'},
+		{"tls-cert", required_argument, NULL, 'T'},
+		{"tls-key", required_argument, NULL, 'K'},
+		{"insecure", no_argument, NULL, 'I'},
+		SK_SEC_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *env = getenv("SUKIMA_NATS");
-	int c;
+	char serr[600];
+	int c, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->nats_url = env && env[0] ? env : "nats://127.0.0.1:4222";
@@ -141,13 +151,35 @@ static int parse_opts(struct gw_opts *o, int argc, char **argv)
 		case 'C':
 			o->callbacks = 0;
 			break;
+		case 'T':
+			o->tls_cert = optarg;
+			break;
+		case 'K':
+			o->tls_key = optarg;
+			break;
+		case 'I':
+			o->insecure = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
 		default:
-			usage(stderr);
+			/* --creds, --tls-ca, --user... (sk_tls.h) */
+			rc = sk_sec_getopt(&o->sec, c, optarg, serr,
+					   sizeof(serr));
+			if (rc > 0)
+				break;
+			if (rc < 0)
+				fprintf(stderr, "sukima gateway: %s\n", serr);
+			else
+				usage(stderr);
 			return -EINVAL;
 		}
+	}
+	if (!o->tls_cert != !o->tls_key) {
+		fprintf(stderr, "sukima gateway: --tls-cert and --tls-key go "
+				"together\n");
+		return -EINVAL;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sukima gateway: unexpected argument '%s'\n",
@@ -207,6 +239,9 @@ int cmd_gateway(int argc, char **argv)
 		goto out;
 	}
 	clamp_body(g);
+	rc = gw_auth_open(g);
+	if (rc)
+		goto out;
 	rc = gw_http_start(g);
 	if (rc)
 		goto out;
@@ -220,8 +255,9 @@ int cmd_gateway(int argc, char **argv)
 		rc = -EAGAIN;
 		goto out;
 	}
-	sk_info("gateway %s listening on http://%s:%u (NATS %s)", g->id,
-		g->o.listen_addr, g->o.port, g->o.nats_url);
+	sk_info("gateway %s listening on %s://%s:%u (NATS %s)", g->id,
+		g->o.tls_cert ? "https" : "http", g->o.listen_addr, g->o.port,
+		g->o.nats_url);
 	sigwait(&set, &sig);
 	sk_info("signal %d: shutting down", sig);
 	rc = 0;
@@ -239,7 +275,10 @@ out:
 	gw_http_stop(g);
 	if (g->cb_started)
 		pthread_join(g->cb_thr, NULL);
+	gw_auth_close();
 	gw_nats_close(g);
+	free(g->tls_cert_pem);
+	free(g->tls_key_pem);
 	curl_global_cleanup();
 	pthread_mutex_destroy(&g->lock);
 	pthread_mutex_destroy(&g->fn_lock);

@@ -501,6 +501,7 @@ int gw_nats_open(struct gw *g)
 		.name = "sukima-gateway",
 		.connect_wait_ms = -1,
 		.stop = stop_requested,
+		.sec = sk_sec_any(&g->o.sec) ? &g->o.sec : NULL,
 	};
 	char subj[128];
 	natsStatus s;

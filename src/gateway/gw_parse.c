@@ -32,6 +32,8 @@ const struct gw_route gw_routes[] = {
 	{"/function/", 2, GW_GET | GW_POST | GW_PUT | GW_DELETE, GW_R_INVOKE,
 	 GW_SCOPE_INVOKE},
 	{"/async-function/", 2, GW_POST, GW_R_ASYNC, GW_SCOPE_INVOKE},
+	{"/system/tokens", 0, GW_GET | GW_POST, GW_R_TOKENS, GW_SCOPE_ADMIN},
+	{"/system/tokens/", 3, GW_DELETE, GW_R_TOKEN, GW_SCOPE_ADMIN},
 	{NULL, 0, 0, GW_R__COUNT, GW_SCOPE_NONE},
 };
 
@@ -290,8 +292,6 @@ static int env_name_ok(const char *k)
 	return 1;
 }
 
-json_t *gw_deploy_parse(const char *body, size_t len, char *err, size_t errlen)
-{
 static int hex_ok(const char *s, size_t n)
 {
 	size_t i;
@@ -303,6 +303,8 @@ static int hex_ok(const char *s, size_t n)
 	return s[n] == '\0';
 }
 
+json_t *gw_deploy_parse(const char *body, size_t len, char *err, size_t errlen)
+{
 	json_error_t jerr;
 	json_t *in, *out = NULL, *argv, *env, *v;
 	json_int_t mem, tmo, maxout, replicas;
@@ -423,8 +425,6 @@ static int hex_ok(const char *s, size_t n)
 		}
 		json_object_set(out, "argv0", v);
 	}
-	json_decref(in);
-	return out;
 	/* A code signature (sukima deploy --sign): checked by gw_api. */
 	v = json_object_get(in, "sig");
 	if (v && !json_is_null(v)) {
@@ -441,6 +441,8 @@ static int hex_ok(const char *s, size_t n)
 		json_object_set(out, "sig", v);
 		json_object_set(out, "signer", who);
 	}
+	json_decref(in);
+	return out;
 fail:
 	json_decref(out);
 	json_decref(in);

@@ -38,6 +38,8 @@ enum gw_route_id {
 	GW_R_METRICS,	 /* /metrics (gw_metrics.c) */
 	GW_R_LOGS,	 /* /system/logs (gw_logs.c) */
 	GW_R_UI,	 /* /ui, /ui/app.js, /ui/style.css (gw_ui.c) */
+	GW_R_TOKENS,	 /* /system/tokens (gw_auth.c) */
+	GW_R_TOKEN,	 /* /system/tokens/{id} (gw_auth.c) */
 	GW_R__COUNT,
 };
 
