@@ -613,6 +613,8 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 			 c.digest,
 			 rc == -ENOENT ? "not found in the object store"
 				       : "does not match its digest: refused");
+		/* A tampered object store is a security event: say so. */
+		sk_warn("call %s (%s): %s", c.id, c.function, reason);
 		r.reason = strdup(reason);
 		r.ended_at_us = sk_now_us();
 		goto commit;

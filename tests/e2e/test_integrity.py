@@ -1,0 +1,206 @@
+"""test_integrity.py: code integrity (tampered artifacts, Ed25519-signed code) and result integrity (replicas vote) end to end.
+
+A real nats-server, gateway and workers on loopback.  Tampering is done the
+way an attacker with NATS write access would do it: bytes published straight
+into the object store's subjects, a function entry written straight into
+sk_functions, never through the gateway's checks.
+"""
+import base64
+import hashlib
+import json
+import os
+import uuid
+
+import pytest
+
+import cloud
+from gwhttp import call, deploy, upload, wait_status
+from natsproto import Client
+
+pytestmark = [
+    pytest.mark.skipif(not cloud.have_gateway(), reason="no gateway"),
+    pytest.mark.skipif(not cloud.vmm_runs_guests(),
+                       reason="the monitor cannot run guests here"),
+]
+
+# Tokens are another test's subject (test_auth): this gateway is open.
+GW_ARGS = ["--insecure"]
+FINAL = ("succeeded", "failed", "timed_out", "cancelled", "disputed")
+
+
+@pytest.fixture
+def env(tmp_path, cloud_procs):
+    nats = cloud.Nats(tmp_path / "nats").start()
+    gw = cloud.Gateway(nats.url, tmpdir=tmp_path, args=GW_ARGS).start()
+    c = Client(nats.url)
+    try:
+        yield nats, gw, c
+    finally:
+        c.close()
+
+
+def worker(nats, tmp_path, name, args=(), env=None):
+    return cloud.Worker(nats.url, name=name, slots=1, tmpdir=tmp_path,
+                        args=list(args), env=env).start()
+
+
+def invoke(gw, name, body=b"abc"):
+    return call(gw.url, "POST", f"/function/{name}", body,
+                {"Content-Type": "text/plain"}, timeout=60)
+
+
+def record(gw, cid):
+    return wait_status(gw.url, cid, final=FINAL)
+
+
+# --- code integrity: the artifact's bytes --------------------------------
+
+
+def obj_put_raw(c, digest, data, claimed_sha256):
+    """Publish (data) as object (digest) in sk_artifacts (ADR-20 layout),
+    its metadata claiming (claimed_sha256): what a NATS-level attacker can
+    do without any help from our code."""
+    nuid = uuid.uuid4().hex[:22]
+    c.js_publish(f"$O.sk_artifacts.C.{nuid}", data)
+    meta = {"name": digest, "bucket": "sk_artifacts", "nuid": nuid,
+            "size": len(data), "chunks": 1,
+            "mtime": "2026-01-01T00:00:00Z",
+            "digest": "SHA-256=" + base64.urlsafe_b64encode(
+                claimed_sha256).decode(),
+            "options": {"max_chunk_size": 131072}}
+    subj = "$O.sk_artifacts.M." + base64.urlsafe_b64encode(
+        digest.encode()).decode()
+    c.js_publish(subj, json.dumps(meta).encode(), {"Nats-Rollup": "sub"})
+
+
+@pytest.mark.parametrize("how", ["consistent", "lying-metadata"])
+def test_tampered_artifact_refused(env, tmp_path, how):
+    """Different bytes under the registered digest's name: the worker refuses
+    before running them and the invocation fails with that reason."""
+    nats, gw, c = env
+    f = deploy(gw.url, "up", cloud.guest("upper"))
+    evil = open(cloud.guest("echo"), "rb").read()  # would answer "abc"
+    if how == "consistent":
+        # Metadata honest about the new bytes: only the name check catches it.
+        obj_put_raw(c, f["digest"], evil, hashlib.sha256(evil).digest())
+    else:
+        # Metadata repeats the registered digest: the chunk hash catches it.
+        obj_put_raw(c, f["digest"], evil, bytes.fromhex(f["digest"]))
+    w = worker(nats, tmp_path, "fresh")  # empty cache: must fetch
+    r = invoke(gw, "up")
+    assert r.status == 502, r
+    err = r.json()["error"]
+    assert "does not match its digest: refused" in err, err
+    assert b"abc" not in r.body
+    rec = record(gw, r.headers["x-call-id"])
+    assert rec["status"] == "failed"
+    assert "does not match its digest" in rec["reason"]
+    assert not rec.get("output_b64")
+    assert "refused" in w.log()
+    # The tampered file is not left in the cache for a later call.
+    assert not os.path.exists(os.path.join(w.cache, f["digest"]))
+
+
+def test_untampered_artifact_runs(env, tmp_path):
+    """Control for the test above: the same steps without tampering."""
+    nats, gw, c = env
+    deploy(gw.url, "up", cloud.guest("upper"))
+    worker(nats, tmp_path, "fresh")
+    r = invoke(gw, "up")
+    assert r.status == 200 and r.body == b"ABC", r
+
+
+# --- code integrity: signatures ----------------------------------------------
+
+
+def keygen(tmp_path, name):
+    prefix = tmp_path / name
+    r = cloud.sukima("keygen", prefix)
+    assert r.returncode == 0, r.stderr
+    assert oct(os.stat(f"{prefix}.key").st_mode & 0o777) == "0o600"
+    return f"{prefix}.key", f"{prefix}.pub"
+
+
+def cli_deploy(gw, name, elf, *args):
+    r = cloud.sukima("deploy", name, elf, "--gateway", gw.url, "--json",
+                     *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_keygen_refuses_overwrite(tmp_path):
+    keygen(tmp_path, "k")
+    r = cloud.sukima("keygen", tmp_path / "k")
+    assert r.returncode == 1 and b"not overwritten" in r.stderr
+
+
+def test_signed_only_worker(env, tmp_path):
+    nats, gw, c = env
+    k1, p1 = keygen(tmp_path, "k1")
+    k2, _ = keygen(tmp_path, "k2")
+    up = cloud.guest("upper")
+    f = cli_deploy(gw, "signed", up, "--sign", k1)
+    assert len(f["sig"]) == 128 and len(f["signer"]) == 64
+    cli_deploy(gw, "plain", up)
+    cli_deploy(gw, "otherkey", up, "--sign", k2)
+    # A signature of "signed" pasted onto another name, written straight
+    # into the registry (the gateway would refuse it, see below).
+    forged = dict(f, name="forged")
+    c.kv_put("sk_functions", "forged", json.dumps(forged))
+    keys = tmp_path / "trusted"
+    keys.mkdir()
+    (keys / "k1.pub").write_bytes(open(p1, "rb").read())
+    w = worker(nats, tmp_path, "strict", ["--trusted-keys", str(keys)])
+    assert "signed code only: 1 trusted key" in w.log()
+
+    r = invoke(gw, "signed")
+    assert r.status == 200 and r.body == b"ABC", r
+    for name, why in (("plain", "unsigned"),
+                      ("otherkey", "does not trust"),
+                      ("forged", "does not verify")):
+        r = invoke(gw, name)
+        assert r.status == 502, (name, r)
+        assert why in r.json()["error"], (name, r.json())
+        assert b"ABC" not in r.body
+        rec = record(gw, r.headers["x-call-id"])
+        assert rec["status"] == "failed" and why in rec["reason"], rec
+
+
+def test_worker_without_keys_runs_unsigned(env, tmp_path):
+    """Signing is optional: a worker without --trusted-keys runs both."""
+    nats, gw, c = env
+    k1, _ = keygen(tmp_path, "k1")
+    cli_deploy(gw, "plain", cloud.guest("upper"))
+    cli_deploy(gw, "signed", cloud.guest("upper"), "--sign", k1)
+    worker(nats, tmp_path, "lax")
+    for name in ("plain", "signed"):
+        r = invoke(gw, name)
+        assert r.status == 200 and r.body == b"ABC", r
+
+
+def test_gateway_refuses_bad_signature(env, tmp_path):
+    nats, gw, c = env
+    k1, _ = keygen(tmp_path, "k1")
+    f = cli_deploy(gw, "signed", cloud.guest("upper"), "--sign", k1)
+    spec = {"name": "stolen", "digest": f["digest"], "sig": f["sig"],
+            "signer": f["signer"]}
+    r = call(gw.url, "POST", "/system/functions", json.dumps(spec),
+             {"Content-Type": "application/json"})
+    assert r.status == 400 and "does not verify" in r.json()["error"], r
+    spec = {"name": "bad", "digest": f["digest"], "sig": "zz"}
+    r = call(gw.url, "POST", "/system/functions", json.dumps(spec),
+             {"Content-Type": "application/json"})
+    assert r.status == 400 and "sig must be" in r.json()["error"], r
+
+
+def test_worker_refuses_bad_key_file(tmp_path):
+    bad = tmp_path / "bad.pub"
+    bad.write_text("not a key\n")
+    r = cloud.sukima("worker", "--nats", "nats://127.0.0.1:1",
+                     "--trusted-keys", bad)
+    assert r.returncode == 2 and b"bad.pub:1" in r.stderr, r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cloud.sukima("worker", "--nats", "nats://127.0.0.1:1",
+                     "--trusted-keys", empty)
+    assert r.returncode == 2 and b"no public keys" in r.stderr, r.stderr
