@@ -19,10 +19,12 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_init.h"
 #include "common/sk_log.h"
 #include "common/sk_model.h"
 #include "common/sk_nats.h"
 #include "common/sk_objstore.h"
+#include "common/sk_token.h"
 #include "common/sk_util.h"
 
 #define UP_MAX_WORKERS	64
@@ -48,13 +50,21 @@ struct up {
 	int nats_port, gw_port, workers, slots;
 	struct child nats, gateway, worker[UP_MAX_WORKERS];
 	struct sk_nats *n;
+	int insecure; /* no TLS, logins or tokens (tests, debugging) */
 };
+
+/* (out) = data dir + "/" + (name): the secrets of `sukima init`. */
+static void secret_path(const struct up *u, const char *name, char *out,
+			size_t cap)
+{
+	snprintf(out, cap, "%s/%s", u->data, name);
+}
 
 static void up_usage(FILE *f)
 {
 	fprintf(f, "usage: sukima up [--workers N] [--data DIR] [--port P] "
 		   "[--nats-port P] [--slots N]\n"
-		   "                 [--examples DIR]\n"
+		   "                 [--examples DIR] [--insecure]\n"
 		   "Starts a local cloud: nats-server with JetStream (config, "
 		   "store and logs under\nDIR), a gateway on 127.0.0.1:P, N "
 		   "workers, deploys the example functions,\nand stops "
@@ -68,7 +78,11 @@ static void up_usage(FILE *f)
 		   "  --nats-port P  NATS client port (default 4222 if free, "
 		   "else any; 0 = any)\n"
 		   "  --examples DIR example ELFs to deploy (default: "
-		   "examples/ beside this binary)\n");
+		   "examples/ beside this binary)\n"
+		   "  --insecure     no TLS, NATS logins or gateway tokens "
+		   "(default: the secrets\n"
+		   "                 of `sukima init` in DIR, created on "
+		   "first use)\n");
 }
 
 /* --- small helpers ------------------------------------------------------------ */
@@ -263,11 +277,37 @@ static void print_log_tail(const struct child *c)
 
 /* --- the steps -------------------------------------------------------------- */
 
+/* The admin token of `sukima init` goes into sk_tokens (idempotent). */
+static int seed_admin_token(struct up *u)
+{
+	char path[PATH_MAX + 16], tok[SK_TOKEN_LEN + 8] = "";
+	FILE *f;
+	int rc;
+
+	secret_path(u, "admin.token", path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(tok, sizeof(tok), f))
+		tok[0] = '\0';
+	fclose(f);
+	tok[strcspn(tok, "\r\n")] = '\0';
+	rc = cli_token_seed(u->n, tok, SK_SCOPE_ADMIN, "admin (sukima init)");
+	explicit_bzero(tok, sizeof(tok));
+	if (rc)
+		fprintf(stderr,
+			"sukima up: cannot store the admin token of "
+			"%s\n",
+			path);
+	return rc;
+}
+
 static int start_nats(struct up *u)
 {
 	char conf[PATH_MAX + 16], store[PATH_MAX + 16], url[64];
 	const char *bin = getenv("NATS_SERVER");
 	struct sk_nats_opts no = {0};
+	static struct sk_sec sec;
 	FILE *f;
 	int rc;
 
@@ -287,6 +327,9 @@ static int start_nats(struct up *u)
 		"max_payload: 8MB\n"
 		"jetstream {\n  store_dir: \"%s\"\n}\n",
 		u->nats_port, store);
+	/* TLS, users and permissions of `sukima init`. */
+	if (!u->insecure)
+		fprintf(f, "include ./nats-auth.conf\n");
 	fclose(f);
 	snprintf(u->nats.what, sizeof(u->nats.what), "nats-server");
 	snprintf(u->nats.log, sizeof(u->nats.log), "%s/logs/nats.log", u->data);
@@ -308,6 +351,16 @@ static int start_nats(struct up *u)
 	no.urls = url;
 	no.name = "sukima-up";
 	no.connect_wait_ms = 10000;
+	if (!u->insecure) {
+		char creds[PATH_MAX + 16], err[600];
+
+		secret_path(u, "admin.creds", creds, sizeof(creds));
+		if (sk_sec_load_creds(&sec, creds, err, sizeof(err))) {
+			fprintf(stderr, "sukima up: %s\n", err);
+			return -ENOENT;
+		}
+		no.sec = &sec;
+	}
 	for (int64_t end = sk_mono_ms() + 10000;;) {
 		if (child_done(&u->nats))
 			return -ECHILD;
@@ -324,15 +377,22 @@ static int start_nats(struct up *u)
 			break;
 		usleep(200 * 1000);
 	}
+	if (rc == 0 && !u->insecure)
+		rc = seed_admin_token(u);
 	return rc;
 }
 
 static int start_gateway(struct up *u)
 {
-	char url[64], listen[64];
-	char *argv[] = {u->self,    "gateway", "--nats", url,
-			"--listen", listen,    NULL};
+	char url[64], listen[64], creds[PATH_MAX + 16];
+	char *argv[] = {u->self, "gateway", "--nats", url, "--listen",
+			listen,	 "--creds", creds,    NULL};
 	int rc;
+
+	/* The gateway stays on 127.0.0.1 (plain HTTP, tokens required). */
+	secret_path(u, "gateway.creds", creds, sizeof(creds));
+	if (u->insecure)
+		argv[6] = "--insecure", argv[7] = NULL;
 
 	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", u->nats_port);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", u->gw_port);
@@ -355,8 +415,10 @@ static int start_gateway(struct up *u)
 static int start_workers(struct up *u)
 {
 	char url[64], name[32], cache[PATH_MAX + 16], slots[16];
-	char *argv[] = {u->self,   "worker", "--nats",	url,   "--name", name,
-			"--cache", cache,    "--slots", slots, NULL};
+	char creds[PATH_MAX + 16];
+	char *argv[] = {u->self, "worker",  "--nats", url,	 "--name",
+			name,	 "--cache", cache,    "--slots", slots,
+			NULL,	 NULL,	    NULL};
 	int rc;
 
 	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", u->nats_port);
@@ -369,6 +431,14 @@ static int start_workers(struct up *u)
 		snprintf(c->what, sizeof(c->what), "worker %d", i + 1);
 		snprintf(c->log, sizeof(c->log), "%s/logs/worker-%d.log",
 			 u->data, i + 1);
+		/* Worker i logs in as worker-i: its own membership key. */
+		if (!u->insecure) {
+			snprintf(name, sizeof(name), "worker-%d.creds", i + 1);
+			secret_path(u, name, creds, sizeof(creds));
+			snprintf(name, sizeof(name), "up-%d", i + 1);
+			argv[10] = "--creds";
+			argv[11] = creds;
+		}
 		rc = spawn(c, argv);
 		if (rc)
 			return rc;
@@ -513,17 +583,33 @@ static void banner(struct up *u, const char *functions)
 		       (int)u->worker[i].pid, i + 1, u->slots);
 	printf("  data dir     %s  (config nats.conf, logs in logs/)\n",
 	       u->data);
+	if (!u->insecure)
+		printf("  security     NATS: TLS + a login per role "
+		       "(nats-auth.conf); gateway: bearer tokens\n"
+		       "  token        export SUKIMA_TOKEN=$(cat "
+		       "%s/admin.token)   # scope admin\n",
+		       u->data);
+	else
+		printf("  security     NONE (--insecure): anyone on this "
+		       "machine may deploy and invoke\n");
 	printf("  functions    %s\n\n",
 	       functions[0] ? functions : "(none: no examples found)");
 	printf("Try:\n");
-	printf("  curl -d 'hello sukima' %s/function/%.*s\n", gw,
-	       (int)strcspn(first, ","), first);
+	printf("  curl -d 'hello sukima'%s %s/function/%.*s\n",
+	       u->insecure ? "" : " -H \"Authorization: Bearer $SUKIMA_TOKEN\"",
+	       gw, (int)strcspn(first, ","), first);
 	printf("  echo -n Ada | %s invoke hello --gateway %s\n", u->self, gw);
-	printf("  curl %s/system/functions\n", gw);
+	printf("  %s token create --scope invoke --ttl 1d --gateway %s\n",
+	       u->self, gw);
 	printf("  %s nodes --gateway %s\n", u->self, gw);
-	printf("  %s worker --nats nats://127.0.0.1:%d   # one more worker "
-	       "(another shell)\n",
-	       u->self, u->nats_port);
+	if (u->insecure)
+		printf("  %s worker --nats nats://127.0.0.1:%d   # one more "
+		       "worker (another shell)\n",
+		       u->self, u->nats_port);
+	else
+		printf("  %s worker --nats nats://127.0.0.1:%d --creds "
+		       "%s/worker-%d.creds   # one more worker\n",
+		       u->self, u->nats_port, u->data, u->workers + 1);
 	printf("\nCtrl-C stops everything.\n");
 	fflush(stdout);
 }
@@ -552,6 +638,7 @@ int cmd_up(int argc, char **argv)
 		{"nats-port", required_argument, NULL, 'P'},
 		{"slots", required_argument, NULL, 's'},
 		{"examples", required_argument, NULL, 'e'},
+		{"insecure", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -606,6 +693,9 @@ int cmd_up(int argc, char **argv)
 		case 'e':
 			examples = optarg;
 			break;
+		case 'I':
+			u.insecure = 1;
+			break;
 		case 'h':
 			up_usage(stdout);
 			return 0;
@@ -654,6 +744,36 @@ int cmd_up(int argc, char **argv)
 		if (rc) {
 			fprintf(stderr, "sukima up: cannot create %s: %s\n",
 				logs, strerror(-rc));
+			return 1;
+		}
+	}
+	/* Secrets on first use (`sukima init`), enough logins for N workers. */
+	if (!u.insecure) {
+		char probe[PATH_MAX + 32];
+
+		secret_path(&u, "ca.key", probe, sizeof(probe));
+		if (access(probe, F_OK) != 0) {
+			rc = cli_init_secrets(
+				u.data, u.workers < 8 ? 8 : u.workers, NULL, 1);
+			if (rc) {
+				fprintf(stderr,
+					"sukima up: cannot create secrets in "
+					"%s: %s\n",
+					u.data, strerror(-rc));
+				return 1;
+			}
+			printf("sukima up: created secrets in %s (sukima "
+			       "init)\n",
+			       u.data);
+		}
+		snprintf(probe, sizeof(probe), "%s/worker-%d.creds", u.data,
+			 u.workers);
+		if (access(probe, R_OK) != 0) {
+			fprintf(stderr,
+				"sukima up: no %s: `sukima init --force "
+				"--dir %s --workers %d` makes enough worker "
+				"logins (or use --insecure)\n",
+				probe, u.data, u.workers);
 			return 1;
 		}
 	}
