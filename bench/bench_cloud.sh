@@ -73,7 +73,7 @@ nats-server -c "$T/nats.conf" >"$T/nats.log" 2>&1 &
 pids+=($!)
 wait_log "$T/nats.log" "Server is ready" 10 || exit 1
 GP=$(free_port)
-"$S" gateway --nats "nats://127.0.0.1:$NP" --listen "127.0.0.1:$GP" \
+"$S" gateway --nats "nats://127.0.0.1:$NP" --listen "127.0.0.1:$GP" --insecure \
 	>"$T/gw.log" 2>&1 &
 pids+=($!)
 wait_log "$T/gw.log" "listening on" 10 || exit 1
