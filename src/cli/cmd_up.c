@@ -577,7 +577,8 @@ static void banner(struct up *u, const char *functions)
 	       "store %s/jetstream)\n",
 	       (int)u->nats.pid, u->nats_port, u->data);
 	printf("  gateway      pid %-7d %s\n", (int)u->gateway.pid, gw);
-	printf("  dashboard    %s/ui  (metrics: %s/metrics)\n", gw, gw);
+	printf("  dashboard    %s/ui%s  (metrics: %s/metrics)\n", gw,
+	       u->insecure ? "" : "#token=<admin token>", gw);
 	for (int i = 0; i < u->workers; i++)
 		printf("  worker %-5d pid %-7d name up-%d, %d slots\n", i + 1,
 		       (int)u->worker[i].pid, i + 1, u->slots);
