@@ -150,8 +150,10 @@ class Proc:
 class Nats(Proc):
     name = "nats"
 
-    def __init__(self, tmpdir, port=None):
+    def __init__(self, tmpdir, port=None, secrets=None):
         super().__init__()
+        # secrets: a dir written by `sukima init` (TLS, users, permissions).
+        self.secrets = str(secrets) if secrets else None
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port
@@ -170,6 +172,9 @@ class Nats(Proc):
                 "jetstream {\n  store_dir: %s\n  max_memory_store: 268435456\n"
                 "  max_file_store: 4294967296\n}\n"
                 % (self.port, MAX_PAYLOAD, json.dumps(self.store)))
+            if self.secrets:
+                with open(os.path.join(self.secrets, "nats-auth.conf")) as a:
+                    f.write(a.read())
 
     def start(self, timeout=15.0):
         # A fixed port across restarts; chosen free at first start.
@@ -198,7 +203,7 @@ class Nats(Proc):
 
         def ready():
             try:
-                with Client(self.url, timeout=2) as c:
+                with Client(self.url, timeout=2, **self.login("admin")) as c:
                     r = c.js("INFO", timeout=2)
                     return "error" not in r
             except (OSError, NatsError, ValueError):
@@ -209,19 +214,41 @@ class Nats(Proc):
         self.stop()
         return self.start()
 
-    def client(self):
+    def client(self, role="admin"):
         from natsproto import Client
-        return Client(self.url)
+        return Client(self.url, **self.login(role))
+
+    def login(self, role="admin"):
+        """natsproto.Client kwargs for a credentials file of `sukima init`
+        (role "admin", "gateway", "worker-1"...); {} without secrets."""
+        if not self.secrets:
+            return {}
+        return {"tls_ca": os.path.join(self.secrets, "ca.pem"),
+                **{("password" if k == "password" else k): v
+                   for k, v in read_creds(self.secrets, role).items()
+                   if k in ("user", "password")}}
+
+
+def read_creds(secrets, role):
+    """The "key value" lines of <secrets>/<role>.creds as a dict."""
+    out = {}
+    with open(os.path.join(str(secrets), role + ".creds")) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                k, v = line.split(None, 1)
+                out[k] = v.strip()
+    return out
 
 
 class Gateway(Proc):
     name = "gateway"
 
-    def __init__(self, nats_url, tmpdir=None, port=None, args=()):
+    def __init__(self, nats_url, tmpdir=None, port=None, args=(), secure=False):
         super().__init__()
         self.nats_url = nats_url
         self.port = port
-        self.args = list(args)
+        # Tokens are on by default since issue 8; tests opt in with secure.
+        self.args = list(args) + ([] if secure else ["--insecure"])
         self.dir = str(tmpdir) if tmpdir else _tmpdir()
 
     @property

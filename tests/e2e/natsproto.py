@@ -49,7 +49,7 @@ def _decode_headers(raw):
 class Client:
     """One connection; call methods from one thread only."""
 
-    def __init__(self, url, timeout=5.0):
+    def __init__(self, url, timeout=5.0, tls_ca=None, user=None, password=None):
         hostport = url.split("://", 1)[-1].split(",")[0]
         host, port = hostport.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
@@ -60,8 +60,18 @@ class Client:
         line = self._readline()
         if not line.startswith(b"INFO"):
             raise NatsError(f"unexpected greeting {line!r}")
-        self._send(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,'
-                   b'"no_responders":true,"protocol":1}\r\nPING\r\n')
+        # TLS (after INFO, as nats-server 2.9 does) and a login: issue 8.
+        if tls_ca:
+            import ssl
+            ctx = ssl.create_default_context(cafile=tls_ca)
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=host)
+        connect = {"verbose": False, "pedantic": False, "headers": True,
+                   "no_responders": True, "protocol": 1}
+        if tls_ca:
+            connect["tls_required"] = True
+        if user is not None:
+            connect["user"], connect["pass"] = user, password
+        self._send(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
         while True:
             line = self._readline()
             if line == b"PONG":

@@ -80,8 +80,12 @@ def test_up_banner_invoke_and_clean_stop(tmp_path):
         assert (data / "nats.conf").exists() and (data / "jetstream").is_dir()
         assert (data / "logs" / "worker-2.log").exists()
         if cloud.vmm_runs_guests():
+            # Secure by default: the admin token of `sukima init` (issue 8).
+            token = (data / "admin.token").read_text().strip()
+            assert "SUKIMA_TOKEN" in text
             req = urllib.request.Request(f"http://127.0.0.1:{gw_port}/function/upper",
-                                         data=b"hello sukima", method="POST")
+                                         data=b"hello sukima", method="POST",
+                                         headers={"Authorization": "Bearer " + token})
             with urllib.request.urlopen(req, timeout=30) as r:
                 assert r.read() == b"HELLO SUKIMA"
         os.kill(p.pid, signal.SIGINT)
