@@ -28,8 +28,9 @@
 # modules loaded, cases under /t) instead of running the cases; --cmd 'sh
 # commands' runs those in /b instead (e.g. time /sukima-vmm guests/x.musl)
 # and shows the whole console. CASE names select what goes into the VM.
-# Measured on the 2-core development VM (135 cases): boot to /init 2-3.5 s,
-# cases 40-52 s, QEMU 47-66 s, whole script 54-74 s (cache warm).
+# Measured on the 2-core development VM, load average 4-6: boot to /init
+# 2-3.5 s; 191 cases in 107 s of QEMU (30 s of it the three mmapchurn
+# cases), 122 s for the whole script from a clean build.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
