@@ -137,3 +137,44 @@ def test_dashboard_live_over_devtools(cl):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000
     finally:
         b.close()
+
+
+def test_dashboard_with_tokens(tmp_path, cloud_procs):
+    """Against a gateway with tokens: the page itself is public, its data
+    needs the admin scope; /ui#token=... supplies it and leaves the
+    address bar."""
+    sec = tmp_path / "secrets"
+    r = cloud.sukima("init", "--dir", str(sec), "--workers", "1", timeout=60)
+    assert r.returncode == 0, r.stderr
+    nats = cloud.Nats(tmp_path / "nats", secrets=sec).start()
+    gw = cloud.Gateway(nats.url, args=["--creds", str(sec / "gateway.creds")],
+                       secure=True).start()
+    r = cloud.sukima("token", "import", str(sec / "admin.token"), "--nats",
+                     nats.url, "--name", "admin",
+                     env={"SUKIMA_NATS_CREDS": str(sec / "admin.creds")})
+    assert r.returncode == 0, r.stderr
+    admin = (sec / "admin.token").read_text().strip()
+    auth = {"Authorization": "Bearer " + admin}
+    assert call(gw.url, "GET", "/ui").status == 200
+    assert call(gw.url, "GET", "/metrics").status == 401
+    assert call(gw.url, "GET", "/system/logs").status == 401
+    assert call(gw.url, "GET", "/metrics", headers=auth).status == 200
+    assert call(gw.url, "GET", "/system/logs", headers=auth).status == 200
+
+    b = Browser(gw.url + "/ui")
+    try:
+        b.wait("document.body !== null && document.body.dataset.polls >= 1")
+        assert b.eval("document.getElementById('banner').hidden") is False
+        assert "wants a token" in b.eval(
+            "document.getElementById('banner').textContent")
+    finally:
+        b.close()
+    b = Browser(gw.url + "/ui#token=" + admin)
+    try:
+        b.wait("document.body !== null && document.body.dataset.polls >= 1")
+        b.wait("document.getElementById('status').className === 'status ok'",
+               10, "a poll with the token")
+        assert b.eval("location.hash") == ""
+        assert b.eval("document.getElementById('banner').hidden") is True
+    finally:
+        b.close()
