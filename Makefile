@@ -95,6 +95,9 @@ COMMON_OBJS += $(O)/common/sk_tls.o $(O)/common/sk_token.o
 # issue 8, integrity: code signatures (libsodium)
 COMMON_OBJS += $(O)/common/sk_sign.o
 CLI_OBJS += $(O)/cli/cmd_keygen.o
+# issue 8, integrity: redundant execution (replicas vote)
+WORKER_OBJS += $(O)/worker/wk_replica.o
+GATEWAY_OBJS += $(O)/gateway/gw_replicas.o
 CLI_OBJS += $(O)/cli/cmd_init.o $(O)/cli/cmd_token.o
 GATEWAY_OBJS += $(O)/gateway/gw_auth.o
 
@@ -196,6 +199,16 @@ $(O)/test-jail/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DVMM_JAIL_TEST_HOOK -MMD -MP -c $< -o $@
 unit: $(O)/test-jail/sukima-vmm
+
+# A worker that can lie (tests/e2e/test_integrity.py): --test-lie exists
+# only in this binary, whose wk_main.c is built with -DWK_TEST_LIE.
+$(O)/test-lie/sukima: $(filter-out $(O)/worker/wk_main.o,$(SUKIMA_OBJS)) \
+		$(O)/test-lie/worker/wk_main.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(SUKIMA_LIBS)
+$(O)/test-lie/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DWK_TEST_LIE -MMD -MP -c $< -o $@
+all: $(O)/test-lie/sukima
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 

@@ -14,6 +14,7 @@
 #include "gateway/gw.h"
 #include "gateway/gw_auth.h"
 #include "gateway/gw_obs.h"
+#include "gateway/gw_replicas.h"
 
 #ifndef SUKIMA_VERSION
 #define SUKIMA_VERSION "0.1.0"
@@ -154,13 +155,13 @@ static int h_fn_deploy(struct gw_req *r, int must_exist)
 	}
 	free(txt);
 	txt = NULL;
-	ex = gw_artifact_exists(g, f.digest, &size);
 	/* A signature that cannot verify would only fail every call later. */
 	if (f.sig[0] && sk_sign_verify(f.name, f.digest, f.sig, f.signer, err,
 				       sizeof(err))) {
 		ret = gw_respond_error(r, 400, "%s", err);
 		goto out;
 	}
+	ex = gw_artifact_exists(g, f.digest, &size);
 	if (ex < 0) {
 		ret = gw_respond_error(r, 503, "cannot read the object store");
 		goto out;
@@ -410,6 +411,7 @@ static int h_invoke_sync(struct gw_req *r)
 	struct gw_call *c;
 	char reply[128], arch[SK_ARCH_MAX + 1];
 	char *skcall;
+	uint32_t replicas;
 	int64_t now = sk_mono_ms();
 	int rc;
 
@@ -442,6 +444,7 @@ static int h_invoke_sync(struct gw_req *r)
 	c->deadline_ms =
 		now + g->o.start_wait_ms + f.timeout_ms + g->o.margin_ms;
 	snprintf(arch, sizeof(arch), "%s", f.arch);
+	replicas = f.replicas;
 	sk_function_free(&f);
 	if (!skcall) {
 		free(c);
@@ -455,8 +458,8 @@ static int h_invoke_sync(struct gw_req *r)
 	gw_http_suspend(r);
 	pthread_mutex_unlock(&g->lock);
 
-	if (gw_publish_work_async(g, arch, c->id, skcall, r->body, r->len) !=
-	    0) {
+	if (gw_publish_call(g, arch, c->id, skcall, replicas, r->body, r->len,
+			    1) != 0) {
 		/* No message, so no reply can race with this. */
 		struct gw_call *t;
 
@@ -598,7 +601,8 @@ static int h_invoke_async(struct gw_req *r)
 	 */
 	if (sk_kv_create(g->n, SK_B_CALLS, id, rec, strlen(rec), NULL) != 0 ||
 	    (cb && gw_callback_save(g, id, cb) != 0) ||
-	    gw_publish_work(g, f.arch, id, skcall, r->body, r->len) != 0) {
+	    gw_publish_call(g, f.arch, id, skcall, f.replicas, r->body, r->len,
+			    0) != 0) {
 		ret = gw_respond_error(r, 503,
 				       "could not queue the call (NATS "
 				       "unavailable?)");

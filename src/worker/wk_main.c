@@ -20,6 +20,7 @@
 #include "worker/wk_cache.h"
 #include "worker/wk_exec.h"
 #include "worker/wk_host.h"
+#include "worker/wk_replica.h"
 #include "worker/wk_stats.h"
 
 #define PULL_EXPIRES_MS 1000 /* how long one pull request waits */
@@ -51,6 +52,9 @@ struct wk {
 	int64_t grace_ms;
 	int max_attempts;
 	struct sk_trust *trust; /* --trusted-keys: signed code only */
+#ifdef WK_TEST_LIE
+	int test_lie; /* --test-lie: forge every output (tests only) */
+#endif
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* jobs queued, or stopping */
@@ -320,10 +324,13 @@ static char *done_event(const char *result_json, const char *callback)
  * completion event and records the end.  Returns 0 (committed), 1 (a
  * result already existed: ours dropped), or -errno (not committed).
  */
+static void announce(struct wk *w, const struct sk_call *c, const char *json,
+		     const struct sk_result *r, struct started *mine);
+
 static int commit_result(struct wk *w, const struct sk_call *c,
 			 struct sk_result *r, struct started *mine)
 {
-	char subj[128], *json, *ev;
+	char *json;
 	int rc = -EIO;
 
 	json = sk_result_json(r);
@@ -362,6 +369,20 @@ static int commit_result(struct wk *w, const struct sk_call *c,
 		return rc;
 	}
 	/* First result wins: only the winner answers the caller. */
+	announce(w, c, json, r, mine);
+	free(json);
+	return 0;
+}
+
+/*
+ * The committed final result (json, r) goes out: the sync reply, the
+ * completion event, the record's end.
+ */
+static void announce(struct wk *w, const struct sk_call *c, const char *json,
+		     const struct sk_result *r, struct started *mine)
+{
+	char subj[128], *ev;
+
 	if (c->reply && c->reply[0])
 		natsConnection_PublishString(w->n->nc, c->reply, json);
 	ev = done_event(json, c->callback);
@@ -380,7 +401,6 @@ static int commit_result(struct wk *w, const struct sk_call *c,
 		}
 		free(ev);
 	}
-	free(json);
 	/*
 	 * A sync call's caller has its answer and sk_results is the
 	 * authority for GET /system/invocations: its record stays at
@@ -388,7 +408,66 @@ static int commit_result(struct wk *w, const struct sk_call *c,
 	 */
 	if (!is_sync_only(c))
 		mark_final(w, r, 0, mine);
+}
+
+/*
+ * A redundant call (wk_replica.h): store our vote and, if it decides the
+ * call, announce the final result.  (r) NULL: no vote of ours, only end
+ * the count (force).  Returns 0 or -errno (vote not stored).
+ */
+static int commit_vote(struct wk *w, const struct sk_call *c,
+		       const struct sk_result *r, int force,
+		       struct started *mine)
+{
+	struct sk_result fin;
+	char *json = NULL;
+	int rc = wk_replica_vote(w->n, c, r, force, &fin, &json);
+
+	if (rc == 1)
+		return 0; /* our vote is in; someone else decides */
+	if (rc)
+		return rc;
+	announce(w, c, json, &fin, mine);
+	free(json);
+	sk_result_free(&fin);
 	return 0;
+}
+
+/*
+ * Before running replica (c->replica) of a redundant call: 0 = run it
+ * here; 1 = dealt with (already decided: acked; served another replica
+ * of it here: handed back with a delay so a distinct worker takes it, or
+ * on its last delivery the count ended without it).
+ */
+static int replica_gate(struct wk *w, const struct sk_call *c, const char *ack,
+			uint64_t delivered)
+{
+	char key[2 * SK_ID_MAX + 2], self[SK_ID_MAX + 1];
+
+	if (sk_kv_exists(w->n, SK_B_RESULTS, c->id) == 0) {
+		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
+		return 1;
+	}
+	pthread_mutex_lock(&w->lock);
+	snprintf(self, sizeof(self), "%s", w->self.id);
+	pthread_mutex_unlock(&w->lock);
+	if (wk_replica_claim(c->id, c->replica) == 0 &&
+	    (wk_replica_key(key, sizeof(key), c->id, self) != 0 ||
+	     sk_kv_exists(w->n, SK_B_RESULTS, key) != 0))
+		return 0;
+	if (delivered <= (uint64_t)w->max_attempts) {
+		/* -NAK with a delay: let another worker pull it first. */
+		natsConnection_PublishString(w->n->nc, ack,
+					     "-NAK {\"delay\":250000000}");
+		return 1;
+	}
+	sk_warn("call %s: no distinct worker took replica %u of %u", c->id,
+		c->replica, c->replicas);
+	if (commit_vote(w, c, NULL, 1, NULL) == 0)
+		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
+	else
+		sk_js_ack(w->n, ack, SK_ACK_NAK, false);
+	return 1;
 }
 
 static void result_init(struct wk *w, struct sk_result *r,
@@ -563,6 +642,8 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 	result_init(w, &r, &c, delivered);
 	if (delivered > 1)
 		wk_stats_redelivery();
+	if (c.replicas > 1 && replica_gate(w, &c, ack, delivered))
+		goto out;
 
 	if (delivered > (uint64_t)w->max_attempts) {
 		/* Every earlier attempt vanished with its worker: stop. */
@@ -662,6 +743,16 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 	r.output = xs.out;
 	r.output_len = xs.out_len;
 	xs.out = NULL;
+#ifdef WK_TEST_LIE
+	if (w->test_lie) {
+		/* A faulty or malicious PC: another answer, same status. */
+		static const char forged[] = "forged by a --test-lie worker\n";
+
+		free(r.output);
+		r.output = (unsigned char *)strdup(forged);
+		r.output_len = r.output ? sizeof(forged) - 1 : 0;
+	}
+#endif
 	/* Keep the stderr tail without the monitor's own reason line. */
 	r.stderr_tail = xs.err;
 	xs.err = NULL;
@@ -699,7 +790,8 @@ commit:
 			goto out;
 		}
 	}
-	rc = commit_result(w, &c, &r, &mine);
+	rc = c.replicas > 1 ? commit_vote(w, &c, &r, 0, &mine)
+			    : commit_result(w, &c, &r, &mine);
 	if (rc < 0) {
 		sk_warn("call %s: result not committed (%s): handed back", c.id,
 			strerror(-rc));
@@ -1066,6 +1158,9 @@ int cmd_worker(int argc, char **argv)
 		{"monitor", required_argument, NULL, 'M'},
 		{"warm", required_argument, NULL, 'W'},
 		{"trusted-keys", required_argument, NULL, 'K'},
+#ifdef WK_TEST_LIE
+		{"test-lie", no_argument, NULL, 'L'},
+#endif
 		SK_SEC_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1185,6 +1280,13 @@ int cmd_worker(int argc, char **argv)
 			sk_info("signed code only: %zu trusted key(s)",
 				trust.n);
 			break;
+#ifdef WK_TEST_LIE
+		case 'L':
+			w.test_lie = 1;
+			sk_warn("--test-lie: every output of this worker is "
+				"forged (a test build)");
+			break;
+#endif
 		case 'h':
 			usage(stdout);
 			return 0;

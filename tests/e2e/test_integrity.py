@@ -204,3 +204,122 @@ def test_worker_refuses_bad_key_file(tmp_path):
     r = cloud.sukima("worker", "--nats", "nats://127.0.0.1:1",
                      "--trusted-keys", empty)
     assert r.returncode == 2 and b"no public keys" in r.stderr, r.stderr
+
+
+# --- result integrity: replicas vote ------------------------------------------
+
+LIE_BUILD = os.path.join(cloud.BUILD, "test-lie", "sukima")
+FORGED = b"forged by a --test-lie worker\n"
+
+
+def liar(nats, tmp_path, name):
+    """A worker from the test-only binary that forges every output."""
+    if not os.path.exists(LIE_BUILD):
+        pytest.skip("build/test-lie/sukima not built")
+    keep = cloud.SUKIMA
+    cloud.SUKIMA = LIE_BUILD  # Worker.start() reads it at spawn time
+    try:
+        w = worker(nats, tmp_path, name, ["--test-lie"])
+    finally:
+        cloud.SUKIMA = keep
+    assert "every output of this worker is forged" in w.log()
+    return w
+
+
+def votes(c, cid):
+    """Every vote stored for call cid (sk_results <cid>.<worker id>)."""
+    si = c.js("STREAM.INFO.KV_sk_results",
+              {"subjects_filter": f"$KV.sk_results.{cid}.*"})
+    out = []
+    for subj in (si.get("state", {}).get("subjects") or {}):
+        v = c.kv_get("sk_results", subj.split(".", 2)[2])
+        if v:
+            out.append(json.loads(v))
+    return out
+
+
+def test_normal_build_has_no_lie_option():
+    r = cloud.sukima("worker", "--test-lie", "--nats", "nats://127.0.0.1:1")
+    assert r.returncode == 2 and b"unrecognized option" in r.stderr
+
+
+def test_replicas_3_outvote_a_liar(env, tmp_path):
+    nats, gw, c = env
+    f = cli_deploy(gw, "up3", cloud.guest("upper"), "--replicas", "3")
+    assert f["replicas"] == 3
+    worker(nats, tmp_path, "honest1")
+    worker(nats, tmp_path, "honest2")
+    liar(nats, tmp_path, "liar")
+    seen_lie = False
+    for i in range(6):
+        r = invoke(gw, "up3", b"abc%d" % i)
+        assert r.status == 200 and r.body == b"ABC%d" % i, r
+        cid = r.headers["x-call-id"]
+        rec = record(gw, cid)
+        assert rec["status"] == "succeeded", rec
+        assert rec["votes"] == 3
+        agree = [v for v in rec["replicas"] if v["agrees"]]
+        assert len(agree) >= 2
+        assert len({v["worker"] for v in rec["replicas"]}) == len(
+            rec["replicas"])
+        # The liar's vote, if it got in before or after the decision.
+        def all_votes():
+            vs = votes(c, cid)
+            return vs if len(vs) == 3 else None
+        try:
+            vs = cloud.wait_for(all_votes, 10, what="three votes")
+        except TimeoutError:
+            continue  # the call was decided before the liar pulled
+        outs = sorted(base64.b64decode(v["output_b64"]) for v in vs)
+        assert outs.count(b"ABC%d" % i) == 2, outs
+        if FORGED in outs:
+            seen_lie = True
+            break
+    assert seen_lie, "the liar never voted: the test proved nothing"
+
+
+def test_replicas_2_detect_a_liar(env, tmp_path):
+    nats, gw, c = env
+    cli_deploy(gw, "up2", cloud.guest("upper"), "--replicas", "2")
+    worker(nats, tmp_path, "honest")
+    liar(nats, tmp_path, "liar")
+    r = invoke(gw, "up2")
+    assert r.status == 502, r
+    assert "replicas disagree" in r.json()["error"], r.json()
+    assert b"ABC" not in r.body and FORGED not in r.body
+    rec = record(gw, r.headers["x-call-id"])
+    assert rec["status"] == "disputed" and rec["votes"] == 2, rec
+    outs = sorted(base64.b64decode(v["output_b64"]) for v in rec["replicas"])
+    assert outs == sorted([b"ABC", FORGED]), outs
+    assert len({v["worker"] for v in rec["replicas"]}) == 2
+    # Async calls end the same way, in the invocation record too.
+    r = call(gw.url, "POST", "/async-function/up2", b"xyz")
+    assert r.status == 202, r
+    rec = record(gw, r.json()["id"])
+    assert rec["status"] == "disputed", rec
+
+
+def test_replicas_2_honest_agree(env, tmp_path):
+    """Control for the test above: two honest workers agree."""
+    nats, gw, c = env
+    cli_deploy(gw, "up2", cloud.guest("upper"), "--replicas", "2")
+    worker(nats, tmp_path, "honest1")
+    worker(nats, tmp_path, "honest2")
+    r = invoke(gw, "up2")
+    assert r.status == 200 and r.body == b"ABC", r
+    rec = record(gw, r.headers["x-call-id"])
+    assert rec["status"] == "succeeded" and rec["votes"] == 2
+    assert [v["agrees"] for v in rec["replicas"]] == [True, True]
+    assert len({v["worker"] for v in rec["replicas"]}) == 2
+
+
+def test_replicas_need_distinct_workers(env, tmp_path):
+    """One worker cannot vote twice: the call fails, bounded, saying why."""
+    nats, gw, c = env
+    cli_deploy(gw, "up2", cloud.guest("upper"), "--replicas", "2")
+    worker(nats, tmp_path, "alone")
+    r = invoke(gw, "up2")
+    assert r.status == 502, r
+    assert "distinct workers" in r.json()["error"], r.json()
+    rec = record(gw, r.headers["x-call-id"])
+    assert rec["status"] == "failed" and len(rec["replicas"]) == 1, rec
