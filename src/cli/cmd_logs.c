@@ -208,14 +208,14 @@ int cmd_logs(int argc, char **argv)
 	if (ret || !follow)
 		return ret;
 	for (;;) {
-		long long next = cursor;
+		long long prev;
 
 		usleep(FOLLOW_POLL_MS * 1000);
 		/* Drain what completed meanwhile, a page at a time. */
 		do {
-			cursor = next;
-			ret = fetch(gw, name, since, 500, cursor, json, 1,
-				    &next, 0);
+			prev = cursor;
+			ret = fetch(gw, name, since, 500, prev, json, 1,
+				    &cursor, 0);
 			if (ret) {
 				if (!warned)
 					fprintf(stderr,
@@ -226,6 +226,6 @@ int cmd_logs(int argc, char **argv)
 				break;
 			}
 			warned = 0;
-		} while (next > cursor);
+		} while (cursor > prev);
 	}
 }

@@ -220,8 +220,12 @@ int gw_logs_serve(struct gw_req *r)
 	json_decref(si);
 	out = json_array();
 	if (last == 0 || (have_after && after >= last)) {
-		/* Nothing (new): the cursor stays where it is. */
-		seq = have_after && after > last ? after : last;
+		/*
+		 * Nothing new.  A cursor beyond the end means the stream was
+		 * recreated (sequences restart): the follower resumes at its
+		 * end instead of waiting for the old numbers forever.
+		 */
+		seq = last;
 		goto done;
 	}
 	if (have_after) {

@@ -94,6 +94,9 @@ def test_records_like_activations(cl):
     # after=cursor: only what completed since.
     cur = logs(cl, "")["cursor"]
     assert logs(cl, f"?after={cur}")["invocations"] == []
+    # A cursor past the end (the stream was recreated): back to the end.
+    far = logs(cl, "?after=99999999")
+    assert far["invocations"] == [] and far["cursor"] == cur
     r = call(gw, "POST", "/function/lecho", body=b"new")
     new = logs_with(cl, f"?after={cur}", [r.headers["x-call-id"]])[
         "invocations"]
