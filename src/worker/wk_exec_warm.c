@@ -161,8 +161,10 @@ static void give_back(struct vm *v)
 	idle_list = v;
 	idle_count++;
 	pthread_mutex_unlock(&pool_lock);
+	/* Idle micro-VMs hold nothing of value: no waiting for a clean exit
+	 * on the path that answers a call. */
 	if (victim)
-		vm_end(victim, 0);
+		vm_end(victim, 1);
 }
 
 static int is_cold_key(const unsigned char key[32])
@@ -581,7 +583,7 @@ void wk_exec_housekeeping(int64_t idle_ms)
 	while (old) {
 		struct vm *v = old;
 		old = v->next;
-		vm_end(v, 0);
+		vm_end(v, 1);
 	}
 }
 
