@@ -464,3 +464,22 @@ def test_sync_call_cancelled_before_start_gets_no_result(env, tmp_path):
     submit(c, ok, b"fine")
     m = c.next_msg(20, sid)
     assert m is not None and out(json.loads(m.data)) == b"fine"
+
+
+def test_warm_pool_eviction_and_exit_leave_no_monitor(env, tmp_path):
+    """Specs that differ (env) churn a 1-entry pool; every answer is right and no monitor outlives the worker."""
+    nats, c = env
+    w = cloud.Worker(nats.url, name="w1", slots=1, tmpdir=tmp_path,
+                     args=["--warm", "1"]).start()
+    upper = upload(nats, cloud.guest("upper"))
+    ids = []
+    for i in range(12):
+        s = call_spec(upper, env={"Http_Query": "v=%d" % (i % 3)})
+        ids.append((s["id"], b"abc%d" % i))
+        submit(c, s, b"abc%d" % i)
+    for cid, body in ids:
+        assert out(wait_result(c, cid)) == body.upper()
+    if cloud.vmm_serves():
+        assert procs_with(w.cache), "a warm monitor should be idle in the pool"
+    assert w.term() == 0
+    cloud.wait_for(lambda: not procs_with(w.cache), 10, what="monitors gone")
