@@ -241,7 +241,11 @@ static void worker_perms(FILE *f, const char *id)
 		"$JS.API.DIRECT.GET.OBJ_sk_artifacts.>",
 		"$JS.API.STREAM.MSG.GET.OBJ_sk_artifacts",
 		"$KV.sk_calls.>",
-		"$KV.sk_results.>",
+		"$KV.sk_results.*", /* final results <id> */
+		/* Replica votes <id>.<worker id> (wk_replica.h): readable to
+		 * count them (subject-form direct get: finals stay unread),
+		 * writable only under the worker's own id (below). */
+		"$JS.API.DIRECT.GET.KV_sk_results.$KV.sk_results.*.*",
 		"sk.done.>",
 		"sk.reply.>",
 		"_INBOX.>",
@@ -250,7 +254,8 @@ static void worker_perms(FILE *f, const char *id)
 	fprintf(f, "    permissions: {\n      publish: {allow: [");
 	for (size_t i = 0; i < sizeof(pub) / sizeof(pub[0]); i++)
 		fprintf(f, "\"%s\", ", pub[i]);
-	fprintf(f, "\"$KV.sk_workers.%s\"]}\n", id);
+	fprintf(f, "\"$KV.sk_results.*.%s\", \"$KV.sk_workers.%s\"]}\n", id,
+		id);
 	fprintf(f, "      subscribe: {allow: [\"_INBOX.>\"]}\n    }\n");
 }
 

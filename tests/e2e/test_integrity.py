@@ -15,7 +15,7 @@ import pytest
 
 import cloud
 from gwhttp import call, deploy, upload, wait_status
-from natsproto import Client
+from natsproto import Client, NatsError
 
 pytestmark = [
     pytest.mark.skipif(not cloud.have_gateway(), reason="no gateway"),
@@ -23,15 +23,13 @@ pytestmark = [
                        reason="the monitor cannot run guests here"),
 ]
 
-# Tokens are another test's subject (test_auth): this gateway is open.
-GW_ARGS = ["--insecure"]
 FINAL = ("succeeded", "failed", "timed_out", "cancelled", "disputed")
 
 
 @pytest.fixture
 def env(tmp_path, cloud_procs):
     nats = cloud.Nats(tmp_path / "nats").start()
-    gw = cloud.Gateway(nats.url, tmpdir=tmp_path, args=GW_ARGS).start()
+    gw = cloud.Gateway(nats.url, tmpdir=tmp_path).start()
     c = Client(nats.url)
     try:
         yield nats, gw, c
@@ -323,3 +321,51 @@ def test_replicas_need_distinct_workers(env, tmp_path):
     assert "distinct workers" in r.json()["error"], r.json()
     rec = record(gw, r.headers["x-call-id"])
     assert rec["status"] == "failed" and len(rec["replicas"]) == 1, rec
+
+
+@pytest.fixture
+def secured(tmp_path, cloud_procs):
+    """NATS with the logins of `sukima init`; an open gateway (tokens are
+    test_auth's subject) that logs in as the gateway role."""
+    sec = tmp_path / "secrets"
+    r = cloud.sukima("init", "--dir", str(sec), "--workers", "3", timeout=60)
+    assert r.returncode == 0, r.stderr
+    nats = cloud.Nats(tmp_path / "nats", secrets=sec).start()
+    gw = cloud.Gateway(nats.url, tmpdir=tmp_path,
+                       args=["--creds", str(sec / "gateway.creds")]).start()
+    return nats, gw, sec
+
+
+def test_replicas_with_worker_credentials(secured, tmp_path):
+    """Votes work under the worker role, and the role keeps a worker to its
+    own vote: it cannot vote in another worker's name nor read results."""
+    nats, gw, sec = secured
+    cli_deploy(gw, "up2", cloud.guest("upper"), "--replicas", "2")
+    for i in (1, 2):
+        worker(nats, tmp_path, f"w{i}",
+               ["--creds", str(sec / f"worker-{i}.creds")])
+    r = invoke(gw, "up2")
+    assert r.status == 200 and r.body == b"ABC", r
+    cid = r.headers["x-call-id"]
+    rec = record(gw, cid)
+    assert rec["status"] == "succeeded" and rec["votes"] == 2, rec
+    me = cloud.read_creds(sec, "worker-1")
+    other = cloud.read_creds(sec, "worker-2")["id"]
+    with Client(nats.url, tls_ca=str(sec / "ca.pem"), user=me["user"],
+                password=me["password"]) as c:
+        fake = json.dumps({"id": "x", "function": "up2", "worker": other,
+                           "status": "succeeded", "exit_code": 0})
+        with pytest.raises(NatsError) as e:
+            c.js_publish(f"$KV.sk_results.x.{other}", fake.encode())
+        assert "Permissions Violation" in str(e.value)
+        # Its own vote key is writable; finals are (workers commit them).
+        c.js_publish(f"$KV.sk_results.x.{me['id']}",
+                     fake.replace(other, me["id"]).encode())
+        # Votes are readable (to count them), final results are not.
+        def get(key):
+            return c.request("$JS.API.DIRECT.GET.KV_sk_results."
+                             f"$KV.sk_results.{key}", b"")
+        assert json.loads(get(f"{cid}.{me['id']}").data)["id"] == cid
+        with pytest.raises(NatsError) as e:
+            get(cid)
+        assert "Permissions Violation" in str(e.value)
