@@ -1,14 +1,15 @@
 #!/bin/bash
 # run.sh: the VMM case table on standard KVM (AMD SVM), inside QEMU.
 #
-#   tests/stdkvm/run.sh [--keep] [--shell] [CASE...]
+#   tests/stdkvm/run.sh [--keep] [--shell | --cmd 'COMMANDS'] [CASE...]
 #
 # The machine: Debian's own kernel (scripts/stdkvm-kernel.sh: the package
 # linux-image-amd64 depends on, booted as an uncompressed vmlinux through
 # QEMU's PVH entry) in `qemu-system-x86_64 -accel tcg -cpu max -m 1024
-# -nographic -no-reboot`, one vCPU, console on ttyS0. TCG emulates AMD SVM
-# (not VMX), so kvm_amd works inside; TCG runs guests 4-6x slower than the
-# host and a VM exit costs ~50 us. The initramfs (cpio newc, uncompressed)
+# -nographic -no-reboot`, two vCPUs (multi-threaded TCG; /init runs two
+# cases at a time; STDKVM_SMP=1 for one), console on ttyS0. TCG emulates
+# AMD SVM (not VMX), so kvm_amd works inside; TCG runs guests 4-6x slower
+# than the host and a VM exit costs ~50 us. The initramfs (cpio newc, uncompressed)
 # holds busybox-static, the modules, the static monitor, kvmprobe, the guest
 # binaries, the inputs and the expected results; its /init insmods
 # irqbypass, ccp, kvm, kvm-amd, checks /dev/kvm, runs every case with its
@@ -18,8 +19,12 @@
 # format is described in that file) plus kvmprobe (tests/stdkvm/kvmprobe.c),
 # which checks that standard KVM itself works there. `native` expectations
 # are computed here, on the host: same binary, same argv, env -i, cwd the
-# build dir (/b in the VM). A case without --timeout in OPTS gets
-# --timeout $STDKVM_CASE_TIMEOUT (60: mmapchurn takes 20-30 s under TCG
+# build dir (/b in the VM); when the monitor differs from that, a native
+# run inside the VM decides (TCG's CPU lacks AVX-512, ...). Cases that
+# cannot run natively but differ on TCG's CPU: tests/stdkvm/tcg-expect.txt.
+# tests/stdkvm/cases-warm.txt (warm path) runs after the table.
+# A case without --timeout in OPTS gets
+# --timeout $STDKVM_CASE_TIMEOUT (90: mmapchurn takes 10-30 s under TCG
 # on a loaded box), or 3 when it expects status 124.
 #
 # Ends with one line `N passed, N failed`; exits non-zero on any failure,
@@ -29,8 +34,8 @@
 # commands' runs those in /b instead (e.g. time /sukima-vmm guests/x.musl)
 # and shows the whole console. CASE names select what goes into the VM.
 # Measured on the 2-core development VM, load average 4-6: boot to /init
-# 2-3.5 s; 191 cases in 107 s of QEMU (30 s of it the three mmapchurn
-# cases), 122 s for the whole script from a clean build.
+# 2-4 s; 191 cases in 100 s of QEMU with 2 vCPUs (107 s with 1; the three
+# mmapchurn cases take 10-25 s each), 106-122 s for the whole script.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -42,7 +47,7 @@ EXTRA=${STDKVM_EXTRA-tests/stdkvm/cases-warm.txt}
 INPUTS=tests/vmm/inputs
 QUIRKS=tests/stdkvm/tcg-expect.txt
 VM_TIMEOUT=${STDKVM_VM_TIMEOUT:-600} # the whole VM, hard
-CASE_TIMEOUT=${STDKVM_CASE_TIMEOUT:-60} # monitor --timeout of a case
+CASE_TIMEOUT=${STDKVM_CASE_TIMEOUT:-90} # monitor --timeout of a case
 SHORT_TIMEOUT=${STDKVM_SHORT_TIMEOUT:-3} # ... of a case expecting 124
 NATIVE_TIMEOUT=20
 CACHE=${SUKIMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sukima}/stdkvm
@@ -310,98 +315,121 @@ if grep -q sukima.shell /proc/cmdline; then
 	setsid cttyhack sh
 	poweroff -f
 fi
-pass=0
-fail=0
 list=$(echo /t/c/*)
 set -f # ARGS are split on blanks, never globbed
 cd /b
-# Case files are read with the shell's own read: a fork costs ~10 ms here.
-for d in $list; do
-	for f in name kind bin args stdin rc timeout opts sub osub; do
-		eval "$f="
-		[ -f $d/$f ] && IFS= read -r $f <$d/$f
-	done
-	if [ $ok = 0 ]; then
-		echo "FAIL $name: no standard KVM in the VM (see above)"
-		fail=$((fail + 1))
-		continue
-	fi
-	read -r t0 _ </proc/uptime
-	if [ "$kind" = direct ]; then
-		timeout -s KILL $((timeout + 15)) $bin $args \
-			<$stdin >/tmp/out 2>/tmp/err
-	else
-		timeout -s KILL $((timeout + 15)) /sukima-vmm $opts $bin $args \
-			<$stdin >/tmp/out 2>/tmp/err
-	fi
-	got=$?
-	read -r t1 _ </proc/uptime
-	echo "TIME $name $t0 $t1"
-	why=
-	diff=0
-	if [ -f $d/exp ]; then
-		# A native case. The reference is the host's native run; when
-		# the monitor differs from it, the same binary run natively in
-		# this VM decides, since TCG's CPU is not the host's (no
-		# AVX-512, icebp is #UD, ...): equal to that is correct here.
-		if [ "$got" != "$rc" ] || ! cmp -s /tmp/out $d/exp; then
-			timeout -s KILL $((timeout + 15)) env -i $bin $args \
-				<$stdin >/tmp/nout 2>/dev/null
-			nrc=$?
-			if [ "$got" = "$nrc" ] && cmp -s /tmp/out /tmp/nout; then
-				echo "STDKVM: $name: equals the native run in this VM, not the host's (other CPU)"
-			elif [ "$got" != "$rc" ]; then
-				why="status $got, expected $rc (native on the host; $nrc natively in this VM)"
-			else
-				why="stdout differs from the native run ($(wc -c </tmp/out) bytes, expected $(wc -c <$d/exp))"
-				diff=1
+# One worker per vCPU, each taking every nw-th case; each keeps its own
+# counts and scratch files. Case files are read with the shell's own read:
+# a fork costs ~10 ms here.
+nw=$(grep -c ^processor /proc/cpuinfo)
+worker() { # w: 0 .. nw-1
+	w=$1
+	i=0
+	pass=0
+	fail=0
+	for d in $list; do
+		i=$((i + 1))
+		[ $(((i - 1) % nw)) = "$w" ] || continue
+		for f in name kind bin args stdin rc timeout opts sub osub; do
+			eval "$f="
+			[ -f $d/$f ] && IFS= read -r $f <$d/$f
+		done
+		if [ $ok = 0 ]; then
+			echo "FAIL $name: no standard KVM in the VM (see above)"
+			fail=$((fail + 1))
+			continue
+		fi
+		read -r t0 _ </proc/uptime
+		if [ "$kind" = direct ]; then
+			timeout -s KILL $((timeout + 15)) $bin $args \
+				<$stdin >/tmp/out.$w 2>/tmp/err.$w
+		else
+			timeout -s KILL $((timeout + 15)) /sukima-vmm $opts $bin $args \
+				<$stdin >/tmp/out.$w 2>/tmp/err.$w
+		fi
+		got=$?
+		read -r t1 _ </proc/uptime
+		echo "TIME $name $t0 $t1"
+		why=
+		diff=0
+		if [ -f $d/exp ]; then
+			# A native case. The reference is the host's native run; when
+			# the monitor differs from it, the same binary run natively in
+			# this VM decides, since TCG's CPU is not the host's (no
+			# AVX-512, icebp is #UD, ...): equal to that is correct here.
+			if [ "$got" != "$rc" ] || ! cmp -s /tmp/out.$w $d/exp; then
+				timeout -s KILL $((timeout + 15)) env -i $bin $args \
+					<$stdin >/tmp/nout.$w 2>/dev/null
+				nrc=$?
+				if [ "$got" = "$nrc" ] && cmp -s /tmp/out.$w /tmp/nout.$w; then
+					echo "STDKVM: $name: equals the native run in this VM, not the host's (other CPU)"
+				elif [ "$got" != "$rc" ]; then
+					why="status $got, expected $rc (native on the host; $nrc natively in this VM)"
+				else
+					why="stdout differs from the native run ($(wc -c </tmp/out.$w) bytes, expected $(wc -c <$d/exp))"
+					diff=1
+				fi
+			fi
+		else
+			case ",$rc," in
+			*",$got,"*) ;;
+			*)
+				why="status $got, expected $rc"
+				[ "$got" = 137 ] && why="$why (killed: the monitor outlived its timeout by 15 s)"
+				;;
+			esac
+		fi
+		# The monitor's contract: one "sukima: " line when it ended the
+		# function (status >= 120), none otherwise; a native case may exit
+		# with >= 120 by itself (as tests/vmm/test_cases.py).
+		if [ -z "$why" ] && [ "$kind" = vmm ]; then
+			nl=$(grep -c '^sukima: ' /tmp/err.$w)
+			if [ -f $d/exp ] && [ "$got" -ge 120 ]; then
+				:
+			elif [ "$got" -ge 120 ] && [ "$nl" != 1 ]; then
+				why="status $got with $nl 'sukima: ' lines on stderr, expected 1"
+			elif [ "$got" -lt 120 ] && [ "$nl" != 0 ]; then
+				why="status $got but the monitor printed $nl 'sukima: ' lines"
 			fi
 		fi
-	else
-		case ",$rc," in
-		*",$got,"*) ;;
-		*)
-			why="status $got, expected $rc"
-			[ "$got" = 137 ] && why="$why (killed: the monitor outlived its timeout by 15 s)"
-			;;
-		esac
-	fi
-	# The monitor's contract: one "sukima: " line when it ended the
-	# function (status >= 120), none otherwise; a native case may exit
-	# with >= 120 by itself (as tests/vmm/test_cases.py).
-	if [ -z "$why" ] && [ "$kind" = vmm ]; then
-		nl=$(grep -c '^sukima: ' /tmp/err)
-		if [ -f $d/exp ] && [ "$got" -ge 120 ]; then
-			:
-		elif [ "$got" -ge 120 ] && [ "$nl" != 1 ]; then
-			why="status $got with $nl 'sukima: ' lines on stderr, expected 1"
-		elif [ "$got" -lt 120 ] && [ "$nl" != 0 ]; then
-			why="status $got but the monitor printed $nl 'sukima: ' lines"
+		if [ -z "$why" ] && [ -n "$sub" ] && ! grep -qF -- "$sub" /tmp/err.$w; then
+			why="stderr lacks '$sub'"
 		fi
-	fi
-	if [ -z "$why" ] && [ -n "$sub" ] && ! grep -qF -- "$sub" /tmp/err; then
-		why="stderr lacks '$sub'"
-	fi
-	if [ -z "$why" ] && [ -n "$osub" ] && ! grep -qF -- "$osub" /tmp/out; then
-		why="stdout lacks '$osub'"
-	fi
-	if [ "$kind" = direct ]; then
-		IFS= read -r line </tmp/out
-		echo "STDKVM: $line"
-	fi
-	if [ -z "$why" ]; then
-		echo "PASS $name"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: $why"
-		head -c 2000 /tmp/err | head -n 6 | sed 's/^/  | /'
-		if [ $diff = 1 ]; then
-			cmp $d/exp /tmp/out 2>&1 | sed 's/^/  | /'
-			diff $d/exp /tmp/out | grep '^[-+][^-+]' | head -n 8 |
-				cut -c1-160 | sed 's/^/  | /'
+		if [ -z "$why" ] && [ -n "$osub" ] && ! grep -qF -- "$osub" /tmp/out.$w; then
+			why="stdout lacks '$osub'"
 		fi
-		fail=$((fail + 1))
-	fi
+		if [ "$kind" = direct ]; then
+			IFS= read -r line </tmp/out.$w
+			echo "STDKVM: $line"
+		fi
+		if [ -z "$why" ]; then
+			echo "PASS $name"
+			pass=$((pass + 1))
+		else
+			echo "FAIL $name: $why"
+			head -c 2000 /tmp/err.$w | head -n 6 | sed 's/^/  | /'
+			if [ $diff = 1 ]; then
+				cmp $d/exp /tmp/out.$w 2>&1 | sed 's/^/  | /'
+				diff $d/exp /tmp/out.$w | grep '^[-+][^-+]' | head -n 8 |
+					cut -c1-160 | sed 's/^/  | /'
+			fi
+			fail=$((fail + 1))
+		fi
+	done
+	echo "$pass $fail" >/tmp/count.$w
+}
+k=0
+while [ $k -lt "$nw" ]; do
+	worker $k &
+	k=$((k + 1))
+done
+wait
+pass=0
+fail=0
+for c in /tmp/count.*; do
+	read -r p f <$c
+	pass=$((pass + p))
+	fail=$((fail + f))
 done
 read -r up _ </proc/uptime
 echo "STDKVM: done at $up s"
@@ -416,7 +444,8 @@ chmod +x "$R/init" || exit 1
 	}
 
 # --- boot -------------------------------------------------------------------
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nographic -nic none
+SMP=${STDKVM_SMP:-2} # vCPUs = cases run at once (multi-threaded TCG)
+qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 -smp "$SMP" -nographic -nic none
 	-no-reboot -kernel "$CACHE/vmlinux" -initrd "$T/initrd.cpio")
 append="console=ttyS0 quiet loglevel=3 panic=-1"
 if [ $shell -eq 1 ]; then
