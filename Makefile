@@ -211,6 +211,16 @@ $(O)/test-lie/%.o: src/%.c
 	$(CC) $(CFLAGS) -DWK_TEST_LIE -MMD -MP -c $< -o $@
 all: $(O)/test-lie/sukima
 
+# A worker that dies on demand (tests/e2e/test_churn.py, poison work):
+# $$SUKIMA_TEST_DIE_FN is honoured only in this -DWK_TEST_HOOKS binary.
+$(O)/test-hooks/sukima: $(filter-out $(O)/worker/wk_main.o,$(SUKIMA_OBJS)) \
+		$(O)/test-hooks/worker/wk_main.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(SUKIMA_LIBS)
+$(O)/test-hooks/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DWK_TEST_HOOKS -MMD -MP -c $< -o $@
+all: $(O)/test-hooks/sukima
+
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 deps:

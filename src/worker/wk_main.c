@@ -67,6 +67,7 @@ struct wk {
 };
 
 static volatile sig_atomic_t stop_signals;
+static volatile sig_atomic_t drain_asked; /* a drain request over NATS */
 
 static void on_signal(int sig)
 {
@@ -76,7 +77,69 @@ static void on_signal(int sig)
 
 static bool stop_requested(void)
 {
-	return stop_signals > 0;
+	return stop_signals > 0 || drain_asked;
+}
+
+/*
+ * sk.ctl.<id>.drain (from `sukima worker --drain ID` or the gateway's
+ * POST /system/nodes/{id}/drain): leave exactly as on SIGTERM.  The reply
+ * tells the requester that this worker heard it.
+ */
+static void on_drain_request(natsConnection *nc, natsSubscription *sub,
+			     natsMsg *m, void *closure)
+{
+	const char *reply = natsMsg_GetReply(m), *id = closure;
+	char buf[96];
+
+	(void)sub;
+	if (reply) {
+		snprintf(buf, sizeof(buf),
+			 "{\"id\":\"%s\",\"state\":\"draining\"}", id);
+		natsConnection_PublishString(nc, reply, buf);
+	}
+	if (!drain_asked)
+		sk_info("drain requested over NATS: leaving");
+	drain_asked = 1;
+	natsMsg_Destroy(m);
+}
+
+/* `sukima worker --drain ID`: ask worker ID to leave; 0 when it answered. */
+static int request_drain(const char *url, const struct sk_sec *sec,
+			 const char *id, int64_t connect_ms)
+{
+	struct sk_nats_opts no = {0};
+	struct sk_nats *n = NULL;
+	natsMsg *reply = NULL;
+	char subj[96];
+	natsStatus s;
+	int rc;
+
+	no.urls = url;
+	no.name = "sukima worker --drain";
+	no.connect_wait_ms = connect_ms < 0 ? 5000 : connect_ms;
+	no.sec = sec;
+	rc = sk_nats_connect(&n, &no);
+	if (rc) {
+		fprintf(stderr,
+			"sukima worker: cannot connect to NATS at %s: "
+			"%s\n",
+			url,
+			rc == -ENOTCONN ? "no server answered" : strerror(-rc));
+		return 1;
+	}
+	snprintf(subj, sizeof(subj), SK_SUBJ_CTL "%s.drain", id);
+	s = natsConnection_RequestString(&reply, n->nc, subj, "", 3000);
+	if (s == NATS_OK)
+		printf("%.*s\n", natsMsg_GetDataLength(reply),
+		       natsMsg_GetData(reply));
+	else
+		fprintf(stderr,
+			"sukima worker: no worker %s answered the "
+			"drain request (%s)\n",
+			id, natsStatus_GetText(s));
+	natsMsg_Destroy(reply);
+	sk_nats_close(n);
+	return s == NATS_OK ? 0 : 1;
 }
 
 /* --- invocation record (sk_calls) ------------------------------------------ */
@@ -727,6 +790,14 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 	xr.input = natsMsg_GetData(m);
 	xr.input_len = (size_t)natsMsg_GetDataLength(m);
 	xr.abort = &w->abort_runs;
+#ifdef WK_TEST_HOOKS
+	/* A PC that dies whenever it runs this function (poison tests). */
+	if (getenv("SUKIMA_TEST_DIE_FN") &&
+	    !strcmp(getenv("SUKIMA_TEST_DIE_FN"), c.function)) {
+		sk_warn("call %s: test hook: this worker dies now", c.id);
+		raise(SIGKILL);
+	}
+#endif
 	wk_exec_run(&xr, &xs);
 	if (xs.end == WK_END_ABORTED) {
 		sk_info("call %s: stopped by the drain deadline: handed back",
@@ -1090,7 +1161,9 @@ static void usage(FILE *f)
 		"  --trusted-keys F|D   run only code signed by these Ed25519 "
 		"keys (a .pub file,\n"
 		"                       a file of key lines, or a directory "
-		"of *.pub)\n" SK_SEC_USAGE
+		"of *.pub)\n"
+		"  --drain ID           ask the running worker ID to leave "
+		"(as on SIGTERM), then exit\n" SK_SEC_USAGE
 		"  (a worker credential of `sukima init` also fixes the worker "
 		"id)\n");
 }
@@ -1158,6 +1231,7 @@ int cmd_worker(int argc, char **argv)
 		{"monitor", required_argument, NULL, 'M'},
 		{"warm", required_argument, NULL, 'W'},
 		{"trusted-keys", required_argument, NULL, 'K'},
+		{"drain", required_argument, NULL, 'D'},
 #ifdef WK_TEST_LIE
 		{"test-lie", no_argument, NULL, 'L'},
 #endif
@@ -1166,12 +1240,14 @@ int cmd_worker(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *url = getenv("SUKIMA_NATS"), *name = NULL, *cache = NULL;
+	const char *drain_id = NULL;
 	struct sk_nats_opts no = {0};
 	struct sk_cloud_cfg cfg;
 	struct keeper k = {0};
 	struct sigaction sa;
 	jsConsumerInfo *ci = NULL;
-	char durable[64], cache_buf[PATH_MAX], conn_name[160];
+	char durable[64], cache_buf[PATH_MAX], conn_name[160], ctl[96];
+	natsSubscription *ctl_sub = NULL;
 	int64_t lease_ms = 3000, grace_ms = 10000, connect_ms = -1;
 	uint64_t mem = 0;
 	long slots = wk_host_cpus(), attempts = 5, warm = -1;
@@ -1220,6 +1296,14 @@ int cmd_worker(int argc, char **argv)
 			break;
 		case 'c':
 			cache = optarg;
+			break;
+		case 'D':
+			if (!valid_worker_name(optarg)) {
+				fprintf(stderr, "sukima worker: --drain takes "
+						"a worker id (sukima nodes)\n");
+				return 2;
+			}
+			drain_id = optarg;
 			break;
 		case 'l':
 			if (parse_secs(optarg, &lease_ms) || lease_ms < 100) {
@@ -1318,6 +1402,8 @@ int cmd_worker(int argc, char **argv)
 				"set SUKIMA_NATS)\n");
 		return 2;
 	}
+	if (drain_id)
+		return request_drain(url, &sec, drain_id, connect_ms);
 	if (find_monitor(w.monitor, sizeof(w.monitor))) {
 		fprintf(stderr,
 			"sukima worker: the monitor sukima-vmm was not found "
@@ -1465,6 +1551,12 @@ int cmd_worker(int argc, char **argv)
 		}
 		started++;
 	}
+	snprintf(ctl, sizeof(ctl), SK_SUBJ_CTL "%s.drain", w.self.id);
+	if (natsConnection_Subscribe(&ctl_sub, w.n->nc, ctl, on_drain_request,
+				     w.self.id) != NATS_OK)
+		sk_warn("cannot subscribe to %s: drain requests over NATS "
+			"will not reach this worker",
+			ctl);
 	k.w = &w;
 	pthread_mutex_init(&k.lock, NULL);
 	pthread_cond_init(&k.cond, NULL);
@@ -1501,7 +1593,10 @@ out:
 	for (int i = 0; w.slots && i < w.nslots; i++)
 		if (w.slots[i].kv_sub)
 			natsSubscription_Unsubscribe(w.slots[i].kv_sub);
+	if (ctl_sub)
+		natsSubscription_Unsubscribe(ctl_sub);
 	sk_nats_close(w.n);
+	natsSubscription_Destroy(ctl_sub);
 	for (int i = 0; w.slots && i < w.nslots; i++)
 		natsSubscription_Destroy(w.slots[i].kv_sub);
 	free(w.slots);
