@@ -111,6 +111,7 @@ UNIT_TESTS += test_vmm_elf test_vmm_mem test_vmm_syscall test_vmm_serve
 UNIT_TESTS += test_gw_parse
 UNIT_TESTS += test_sk_model test_sk_objstore
 UNIT_TESTS += test_wk_stats
+UNIT_TESTS += test_sk_sign
 UNIT_TESTS += test_sk_token
 
 # --- guest programs used by tests: each built three ways -----------------

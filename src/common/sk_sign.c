@@ -16,9 +16,9 @@
 #define PUB_TAG "sukima-ed25519-pub "
 #define KEY_TAG "sukima-ed25519-key "
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+static int sign_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+static int sign_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -76,7 +76,8 @@ static size_t message(char *out, size_t cap, const char *name,
 static int init_sodium(char *err, size_t errlen)
 {
 	if (sodium_init() < 0)
-		return fail(err, errlen, -EIO, "libsodium did not initialise");
+		return sign_fail(err, errlen, -EIO,
+				 "libsodium did not initialise");
 	return 0;
 }
 
@@ -118,19 +119,23 @@ int sk_sign_keygen(const char *prefix, char *err, size_t errlen)
 		    (int)sizeof(kpath) ||
 	    snprintf(ppath, sizeof(ppath), "%s.pub", prefix) >=
 		    (int)sizeof(ppath))
-		return fail(err, errlen, -ENAMETOOLONG, "key path too long");
+		return sign_fail(err, errlen, -ENAMETOOLONG,
+				 "key path too long");
 	if (access(kpath, F_OK) == 0 || access(ppath, F_OK) == 0)
-		return fail(err, errlen, -EEXIST,
-			    "%s or %s exists: not overwritten", kpath, ppath);
+		return sign_fail(err, errlen, -EEXIST,
+				 "%s or %s exists: not overwritten", kpath,
+				 ppath);
 	crypto_sign_keypair(pk, sk);
 	rc = write_line(kpath, 0600, KEY_TAG, sk, sizeof(sk));
 	sodium_memzero(sk, sizeof(sk));
 	if (rc)
-		return fail(err, errlen, rc, "%s: %s", kpath, strerror(-rc));
+		return sign_fail(err, errlen, rc, "%s: %s", kpath,
+				 strerror(-rc));
 	rc = write_line(ppath, 0644, PUB_TAG, pk, sizeof(pk));
 	if (rc) {
 		unlink(kpath);
-		return fail(err, errlen, rc, "%s: %s", ppath, strerror(-rc));
+		return sign_fail(err, errlen, rc, "%s: %s", ppath,
+				 strerror(-rc));
 	}
 	return 0;
 }
@@ -145,8 +150,8 @@ static int read_key(const char *path, const char *tag, unsigned char *out,
 	int rc;
 
 	if (!f)
-		return fail(err, errlen, -errno, "%s: %s", path,
-			    strerror(errno));
+		return sign_fail(err, errlen, -errno, "%s: %s", path,
+				 strerror(errno));
 	if (!fgets(line, sizeof(line), f))
 		line[0] = '\0';
 	fclose(f);
@@ -158,8 +163,9 @@ static int read_key(const char *path, const char *tag, unsigned char *out,
 		     : -EINVAL;
 	sodium_memzero(line, sizeof(line));
 	if (rc)
-		return fail(err, errlen, rc, "%s: not a %s key file", path,
-			    tag[15] == 'k' ? "sukima secret" : "sukima public");
+		return sign_fail(err, errlen, rc, "%s: not a %s key file", path,
+				 tag[15] == 'k' ? "sukima secret"
+						: "sukima public");
 	return 0;
 }
 
@@ -175,7 +181,8 @@ int sk_sign_code(const char *keyfile, const char *name, const char *digest,
 		return rc;
 	mlen = message(msg, sizeof(msg), name, digest);
 	if (!mlen || !sk_is_sha256_hex(digest))
-		return fail(err, errlen, -EINVAL, "bad name or digest to sign");
+		return sign_fail(err, errlen, -EINVAL,
+				 "bad name or digest to sign");
 	rc = read_key(keyfile, KEY_TAG, sk, sizeof(sk), err, errlen);
 	if (rc)
 		return rc;
@@ -197,8 +204,8 @@ static int load_file(struct sk_trust *t, const char *path, char *err,
 	FILE *f = fopen(path, "re");
 
 	if (!f)
-		return fail(err, errlen, -errno, "%s: %s", path,
-			    strerror(errno));
+		return sign_fail(err, errlen, -errno, "%s: %s", path,
+				 strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		size_t l = strcspn(line, "\r\n");
 
@@ -209,14 +216,16 @@ static int load_file(struct sk_trust *t, const char *path, char *err,
 		if (strncmp(line, PUB_TAG, tl) != 0 || l != tl + 64 ||
 		    !sk_sign_hex_valid(line + tl, 64)) {
 			fclose(f);
-			return fail(err, errlen, -EINVAL,
-				    "%s:%d: not a \"" PUB_TAG "<64 hex>\" line",
-				    path, lineno);
+			return sign_fail(err, errlen, -EINVAL,
+					 "%s:%d: not a \"" PUB_TAG
+					 "<64 hex>\" line",
+					 path, lineno);
 		}
 		if (t->n == SK_TRUST_MAX) {
 			fclose(f);
-			return fail(err, errlen, -E2BIG,
-				    "more than %d trusted keys", SK_TRUST_MAX);
+			return sign_fail(err, errlen, -E2BIG,
+					 "more than %d trusted keys",
+					 SK_TRUST_MAX);
 		}
 		unhex(t->pk[t->n++], line + tl, 32);
 	}
@@ -234,15 +243,15 @@ int sk_trust_load(struct sk_trust *t, const char *path, char *err,
 	if ((rc = init_sodium(err, errlen)))
 		return rc;
 	if (stat(path, &st) != 0)
-		return fail(err, errlen, -errno, "%s: %s", path,
-			    strerror(errno));
+		return sign_fail(err, errlen, -errno, "%s: %s", path,
+				 strerror(errno));
 	if (S_ISDIR(st.st_mode)) {
 		DIR *d = opendir(path);
 		struct dirent *e;
 
 		if (!d)
-			return fail(err, errlen, -errno, "%s: %s", path,
-				    strerror(errno));
+			return sign_fail(err, errlen, -errno, "%s: %s", path,
+					 strerror(errno));
 		while ((e = readdir(d))) {
 			size_t l = strlen(e->d_name);
 			char p[4096];
@@ -262,7 +271,8 @@ int sk_trust_load(struct sk_trust *t, const char *path, char *err,
 		return rc;
 	}
 	if (t->n == 0)
-		return fail(err, errlen, -ENOENT, "%s: no public keys", path);
+		return sign_fail(err, errlen, -ENOENT, "%s: no public keys",
+				 path);
 	return 0;
 }
 
@@ -275,13 +285,14 @@ int sk_trust_check(const struct sk_trust *t, const char *name,
 	size_t mlen;
 
 	if (!sig || !sig[0])
-		return fail(why, whylen, -EPERM,
-			    "code is unsigned and this worker runs only code "
-			    "signed by a trusted key: refused");
+		return sign_fail(
+			why, whylen, -EPERM,
+			"code is unsigned and this worker runs only code "
+			"signed by a trusted key: refused");
 	if (!sk_sign_hex_valid(sig, SK_SIG_HEX) || !signer ||
 	    !sk_sign_hex_valid(signer, SK_SIGNER_HEX))
-		return fail(why, whylen, -EPERM,
-			    "code signature is malformed: refused");
+		return sign_fail(why, whylen, -EPERM,
+				 "code signature is malformed: refused");
 	unhex(s, sig, sizeof(s));
 	unhex(pk, signer, sizeof(pk));
 	for (size_t i = 0; i < t->n; i++) {
@@ -292,15 +303,17 @@ int sk_trust_check(const struct sk_trust *t, const char *name,
 		    crypto_sign_verify_detached(s, (const unsigned char *)msg,
 						mlen, pk) == 0)
 			return 0;
-		return fail(why, whylen, -EPERM,
-			    "code signature by key %.16s... does not verify "
-			    "for %s/%.16s...: refused",
-			    signer, name, digest);
+		return sign_fail(
+			why, whylen, -EPERM,
+			"code signature by key %.16s... does not verify "
+			"for %s/%.16s...: refused",
+			signer, name, digest);
 	}
-	return fail(why, whylen, -EPERM,
-		    "code is signed by key %.16s..., which this worker does "
-		    "not trust: refused",
-		    signer);
+	return sign_fail(
+		why, whylen, -EPERM,
+		"code is signed by key %.16s..., which this worker does "
+		"not trust: refused",
+		signer);
 }
 
 int sk_sign_verify(const char *name, const char *digest, const char *sig,
@@ -312,8 +325,8 @@ int sk_sign_verify(const char *name, const char *digest, const char *sig,
 	if ((rc = init_sodium(why, whylen)))
 		return rc;
 	if (!signer || !sk_sign_hex_valid(signer, SK_SIGNER_HEX))
-		return fail(why, whylen, -EPERM,
-			    "signer must be 64 hex digits (a public key)");
+		return sign_fail(why, whylen, -EPERM,
+				 "signer must be 64 hex digits (a public key)");
 	unhex(t.pk[0], signer, 32);
 	return sk_trust_check(&t, name, digest, sig, signer, why, whylen);
 }
