@@ -71,6 +71,41 @@ static int h_nodes(struct gw_req *r)
 	return gw_respond_json(r, 200, a);
 }
 
+/*
+ * POST /system/nodes/{id}/drain: ask that worker to leave as on SIGTERM
+ * (sk.ctl.<id>.drain); 202 once it said it heard.
+ */
+static int h_node_drain(struct gw_req *r)
+{
+	char subj[96];
+	natsMsg *reply = NULL;
+	natsStatus s;
+	json_t *node, *ans;
+
+	if (strcmp(r->m.rest, "/drain") != 0)
+		return gw_respond_error(r, 404, "no route");
+	node = gw_kv_get_json(r->g, SK_B_WORKERS, r->m.name, NULL);
+	if (!node)
+		return gw_respond_error(r, 404, "worker '%s' not found",
+					r->m.name);
+	json_decref(node);
+	snprintf(subj, sizeof(subj), SK_SUBJ_CTL "%s.drain", r->m.name);
+	s = natsConnection_RequestString(&reply, r->g->n->nc, subj, "", 2000);
+	if (s != NATS_OK)
+		return gw_respond_error(r, 504,
+					"worker '%s' did not answer the drain "
+					"request (%s)",
+					r->m.name, natsStatus_GetText(s));
+	ans = json_loadb(natsMsg_GetData(reply),
+			 (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+	natsMsg_Destroy(reply);
+	if (!ans)
+		ans = json_pack("{s:s, s:s}", "id", r->m.name, "state",
+				"draining");
+	sk_info("drain requested for worker %s", r->m.name);
+	return gw_respond_json(r, 202, ans);
+}
+
 /* --- functions ---------------------------------------------------------- */
 
 static int h_fn_list(struct gw_req *r)
@@ -752,6 +787,8 @@ int gw_api_dispatch(struct gw_req *r)
 		return h_info(r);
 	case GW_R_NODES:
 		return h_nodes(r);
+	case GW_R_NODE:
+		return h_node_drain(r);
 	case GW_R_FUNCTIONS:
 		switch (r->method) {
 		case GW_GET:

@@ -34,6 +34,7 @@ const struct gw_route gw_routes[] = {
 	{"/async-function/", 2, GW_POST, GW_R_ASYNC, GW_SCOPE_INVOKE},
 	{"/system/tokens", 0, GW_GET | GW_POST, GW_R_TOKENS, GW_SCOPE_ADMIN},
 	{"/system/tokens/", 3, GW_DELETE, GW_R_TOKEN, GW_SCOPE_ADMIN},
+	{"/system/nodes/", 2, GW_POST, GW_R_NODE, GW_SCOPE_ADMIN},
 	{NULL, 0, 0, GW_R__COUNT, GW_SCOPE_NONE},
 };
 

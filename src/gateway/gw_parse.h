@@ -35,6 +35,7 @@ enum gw_route_id {
 	GW_R_ASYNC,	 /* /async-function/{name}[/rest] */
 	GW_R_INVOCATION, /* /system/invocations/{id} */
 	GW_R_NODES,	 /* /system/nodes */
+	GW_R_NODE,	 /* /system/nodes/{id}/drain */
 	GW_R_METRICS,	 /* /metrics (gw_metrics.c) */
 	GW_R_LOGS,	 /* /system/logs (gw_logs.c) */
 	GW_R_UI,	 /* /ui, /ui/app.js, /ui/style.css (gw_ui.c) */
