@@ -163,8 +163,13 @@ static void on_pub_err(jsCtx *js, jsPubAckErr *pae, void *closure)
 	(void)js;
 	if (pae->Msg &&
 	    natsMsgHeader_Get(pae->Msg, "Nats-Msg-Id", &id) == NATS_OK && id) {
+		char call_id[SK_ID_MAX + 1];
+
+		/* A replica's message id is <call id>.r<k> (gw_replicas.c). */
+		snprintf(call_id, sizeof(call_id), "%.*s",
+			 (int)strcspn(id, "."), id);
 		pthread_mutex_lock(&g->lock);
-		c = gw_call_take(g, id);
+		c = gw_call_take(g, call_id);
 		if (c)
 			call_finish(c, GW_CALL_ABORTED);
 		pthread_mutex_unlock(&g->lock);
