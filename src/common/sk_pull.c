@@ -79,8 +79,10 @@ int sk_pull_request(struct sk_pull *p, int batch, int64_t expires_ms)
 
 int sk_pull_outstanding(struct sk_pull *p)
 {
-	if (p->left > 0 && sk_mono_ms() >= p->deadline)
+	if (p->left > 0 && sk_mono_ms() >= p->deadline) {
 		p->left = 0;
+		p->last_status = -1; /* no answer at all: lost */
+	}
 	return p->left;
 }
 
@@ -115,6 +117,7 @@ int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg)
 	if (s == NATS_TIMEOUT) {
 		if (p->left > 0 && sk_mono_ms() >= p->deadline) {
 			p->left = 0;
+			p->last_status = -1; /* no answer at all: lost */
 			return SK_PULL_DONE;
 		}
 		return SK_PULL_TIMEOUT;

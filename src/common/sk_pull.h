@@ -56,7 +56,9 @@ int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg);
 
 /*
  * Status code that ended the last request (408 expired, 409 limits or
- * leadership, 0 when it ended by its batch or deadline).  After a 409 the
+ * leadership, 503 no responders; 0 when its batch was filled; -1 when it
+ * ended by its own deadline without any answer: lost in a reconnect, or
+ * the consumer is gone, since JetStream then stays silent).  After a 409 the
  * caller should pause before asking again: the server would refuse a
  * tight loop of requests the same way.
  */

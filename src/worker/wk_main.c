@@ -51,7 +51,8 @@ struct wk {
 	int64_t lease_ms;
 	int64_t grace_ms;
 	int max_attempts;
-	struct sk_trust *trust; /* --trusted-keys: signed code only */
+	struct sk_cloud_cfg cfg; /* what sk_nats_setup made, to redo it */
+	struct sk_trust *trust;	 /* --trusted-keys: signed code only */
 #ifdef WK_TEST_LIE
 	int test_lie; /* --test-lie: forge every output (tests only) */
 #endif
@@ -1058,7 +1059,7 @@ static int busy_now(struct wk *w)
 
 static void fetch_loop(struct wk *w)
 {
-	int64_t retry_at = 0;
+	int64_t retry_at = 0, resetup_at = 0;
 
 	while (!stop_requested()) {
 		int free_slots = w->nslots - busy_now(w);
@@ -1078,10 +1079,22 @@ static void fetch_loop(struct wk *w)
 				enqueue(w, m);
 			else
 				hand_back(w, m); /* a late batch: no room */
-		} else if (ev == SK_PULL_DONE &&
-			   sk_pull_last_status(w->pull) == 409) {
-			retry_at =
-				sk_mono_ms() + 100; /* refused: no tight loop */
+		} else if (ev == SK_PULL_DONE && sk_pull_last_status(w->pull) &&
+			   sk_pull_last_status(w->pull) != 408) {
+			int st = sk_pull_last_status(w->pull);
+
+			/* Refused (409), or nobody answers (503, or silence:
+			 * the stream or consumer is gone): no tight loop, and
+			 * set the data model up again now and then. */
+			retry_at = sk_mono_ms() + 100;
+			if ((st == 503 ||
+			     (st < 0 && sk_nats_connected(w->n))) &&
+			    sk_mono_ms() >= resetup_at) {
+				sk_warn("pull: no consumer answers: setting up "
+					"the streams again");
+				sk_nats_setup(w->n, &w->cfg);
+				resetup_at = sk_mono_ms() + 2000;
+			}
 		} else if (ev < 0) {
 			usleep(100 * 1000); /* closed or reconnecting */
 		}
@@ -1490,6 +1503,7 @@ int cmd_worker(int argc, char **argv)
 			break;
 		usleep(200 * 1000);
 	}
+	w.cfg = cfg;
 	if (rc) {
 		fprintf(stderr,
 			"sukima worker: cannot set up the NATS "

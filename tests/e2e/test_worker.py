@@ -483,3 +483,17 @@ def test_warm_pool_eviction_and_exit_leave_no_monitor(env, tmp_path):
         assert procs_with(w.cache), "a warm monitor should be idle in the pool"
     assert w.term() == 0
     cloud.wait_for(lambda: not procs_with(w.cache), 10, what="monitors gone")
+
+
+def test_consumer_deleted_is_recreated(env, tmp_path):
+    """An operator deletes the work consumer: the worker sets it up again and goes on."""
+    nats, c = env
+    w = cloud.Worker(nats.url, name="w1", slots=1, tmpdir=tmp_path).start()
+    echo = upload(nats, cloud.guest("echo"))
+    r = c.js("CONSUMER.DELETE.SUKIMA_WORK.workers-x86_64")
+    assert r.get("success") is True, r
+    cloud.wait_for(lambda: "setting up the streams again" in w.log(), 20,
+                   what="the worker to notice")
+    spec = call_spec(echo)
+    submit(c, spec, b"back")
+    assert out(wait_result(c, spec["id"], timeout=30)) == b"back"
