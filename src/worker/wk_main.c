@@ -534,6 +534,27 @@ static int replica_gate(struct wk *w, const struct sk_call *c, const char *ack,
 	return 1;
 }
 
+/*
+ * A committed result whose worker may have died before it announced it:
+ * send the reply, the completion event (de-duplicated by id) and the final
+ * record again, so no caller, callback or record waits for ever.
+ */
+static void reannounce(struct wk *w, const struct sk_call *c)
+{
+	struct sk_result r;
+	char *val = NULL, err[160];
+	size_t len = 0;
+
+	if (c->replicas > 1 ||
+	    sk_kv_get(w->n, SK_B_RESULTS, c->id, &val, &len, NULL))
+		return;
+	if (sk_result_parse(&r, val, len, err, sizeof(err)) == 0) {
+		announce(w, c, val, &r, NULL);
+		sk_result_free(&r);
+	}
+	free(val);
+}
+
 static void result_init(struct wk *w, struct sk_result *r,
 			const struct sk_call *c, uint64_t delivered)
 {
@@ -723,6 +744,7 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 	}
 	if (delivered > 1 && sk_kv_exists(w->n, SK_B_RESULTS, c.id) == 0) {
 		/* Committed by an earlier attempt whose ack was lost. */
+		reannounce(w, &c);
 		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
 		goto out;
 	}
