@@ -248,6 +248,9 @@ int main(int argc, char **argv)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
 		    open("/dev/null", O_RDWR) != fd)
 			return die(VMM_STATUS_SETUP, "cannot open /dev/null");
+	/* SIGUSR1/SIGUSR2 pause and resume (the owner's PC comes first). */
+	if (vmm_pause_init())
+		return die(VMM_STATUS_SETUP, "cannot set up pausing");
 	vmm_config_default(&cfg);
 	cfg.backend = getenv("SUKIMA_VMM_BACKEND");
 	env = calloc((size_t)argc, sizeof(*env));

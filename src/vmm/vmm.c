@@ -552,6 +552,69 @@ void vmm__timer_disarm(void)
 	running = NULL;
 }
 
+/*
+ * Pausing (docs/guest-abi.md "Pausing"): SIGUSR1 stops the monitor where
+ * it is (KVM_RUN returns, the handler waits), with the deadline timer
+ * stopped; SIGUSR2 re-arms it for the time that was left and lets it go
+ * on.  Suspended time is the owner's, never held against the function.
+ */
+static volatile sig_atomic_t resume_now;
+
+static void on_resume(int sig)
+{
+	(void)sig;
+	resume_now = 1;
+}
+
+static void on_pause(int sig)
+{
+	struct itimerspec left, zero;
+	sigset_t wait_for;
+	int saved = errno, armed = 0;
+
+	(void)sig;
+	memset(&zero, 0, sizeof(zero));
+	if (timer_made && timer_gettime(timer, &left) == 0 &&
+	    (left.it_value.tv_sec || left.it_value.tv_nsec)) {
+		armed = 1;
+		timer_settime(timer, 0, &zero, NULL);
+	}
+	/* A resume sent before this pause was for an earlier one. */
+	resume_now = 0;
+	sigfillset(&wait_for);
+	sigdelset(&wait_for, SIGUSR2);
+	sigdelset(&wait_for, SIGTERM);
+	sigdelset(&wait_for, SIGINT);
+	while (!resume_now)
+		sigsuspend(&wait_for);
+	if (armed)
+		timer_settime(timer, 0, &left, NULL);
+	errno = saved;
+}
+
+int vmm_pause_init(void)
+{
+	struct sigaction sa;
+	sigset_t sigs;
+
+	memset(&sa, 0, sizeof(sa));
+	/* Interrupted host reads and writes go on; KVM_RUN returns EINTR
+	 * and the run loop enters it again. */
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask); /* the timer's signal waits for the resume */
+	sa.sa_handler = on_pause;
+	if (sigaction(SIGUSR1, &sa, NULL))
+		return -errno;
+	sa.sa_handler = on_resume;
+	if (sigaction(SIGUSR2, &sa, NULL))
+		return -errno;
+	/* The worker starts monitors with both blocked (wk_pause.h). */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
+	return sigprocmask(SIG_UNBLOCK, &sigs, NULL) ? -errno : 0;
+}
+
 static int is_stdin_read(const struct vmm *vm, const struct vmm_exit *ex)
 {
 	return (ex->nr == 0 || ex->nr == 19) && ex->arg[0] == 0 &&

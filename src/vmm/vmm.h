@@ -143,6 +143,12 @@ int vmm_run(struct vmm *vm, struct vmm_result *res);
 void vmm_destroy(struct vmm *vm);
 
 /*
+ * Make SIGUSR1 pause the monitor (its vCPU not run, its deadline timer
+ * stopped) until SIGUSR2, and unblock both.  Call once, early in main.
+ */
+int vmm_pause_init(void);
+
+/*
  * vmm__run_loop(vm, ex, res, stop_at_stdin): the run loop shared by cold and
  * warm runs.  ex is the exit to complete first (VMM_X_NONE at the start).
  * With stop_at_stdin, returns 1 with ex holding the first read/readv of fd

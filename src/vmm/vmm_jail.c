@@ -73,8 +73,9 @@ static const int jail_madvise_ok[] = {
 /*
  * Memory (libc's allocator may need any of these, depending on sizes),
  * the deadline timer and its signal, the emulated clocks, sleeps and
- * randomness, descriptor teardown, exit.  None of them names a host
- * object.
+ * randomness, descriptor teardown, exit; pausing (vmm_pause_init) reads
+ * the timer's time left and waits in rt_sigsuspend.  None of them names a
+ * host object.
  */
 static const int jail_plain_syscalls[] = {
 	SCMP_SYS(brk),		 SCMP_SYS(munmap),
@@ -84,6 +85,7 @@ static const int jail_plain_syscalls[] = {
 	SCMP_SYS(timer_delete),	 SCMP_SYS(gettid),
 	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
 	SCMP_SYS(getrandom),	 SCMP_SYS(exit_group),
+	SCMP_SYS(timer_gettime), SCMP_SYS(rt_sigsuspend),
 };
 
 /* Thread creation and what threads do to start, wait and end. */
