@@ -99,6 +99,9 @@ CLI_OBJS += $(O)/cli/cmd_keygen.o
 WORKER_OBJS += $(O)/worker/wk_replica.o
 GATEWAY_OBJS += $(O)/gateway/gw_replicas.o
 CLI_OBJS += $(O)/cli/cmd_init.o $(O)/cli/cmd_token.o
+# issue 7: owner protection (activity policy, pausing, the monitors' cgroup)
+WORKER_OBJS += $(O)/worker/wk_policy.o $(O)/worker/wk_policy_linux.o \
+	$(O)/worker/wk_pause.o $(O)/worker/wk_cgroup.o
 GATEWAY_OBJS += $(O)/gateway/gw_auth.o
 
 SUKIMA_OBJS := $(CLI_OBJS) $(GATEWAY_OBJS) $(WORKER_OBJS) $(COMMON_OBJS)
@@ -111,6 +114,7 @@ UNIT_TESTS += test_vmm_elf test_vmm_mem test_vmm_syscall test_vmm_serve
 UNIT_TESTS += test_gw_parse
 UNIT_TESTS += test_sk_model test_sk_objstore
 UNIT_TESTS += test_wk_stats
+UNIT_TESTS += test_wk_policy
 UNIT_TESTS += test_sk_sign
 UNIT_TESTS += test_sk_token
 

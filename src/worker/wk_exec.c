@@ -1,14 +1,19 @@
 /* wk_exec.c: what both execution modes share: the monitor's command line, spawning it, outcomes. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/sk_log.h"
+#include "worker/wk_cgroup.h"
 #include "worker/wk_exec.h"
+#include "worker/wk_pause.h"
 #include "worker/wk_stats.h"
 
 extern char **environ;
@@ -55,16 +60,22 @@ char **wk__exec_argv(const struct wk_exec_req *req, char nums[3][32], int serve)
  * killed outright (SIGKILL, OOM) takes its monitors with it instead of
  * leaving them running to their timeout.  vfork: no copy of the worker's
  * address space; signals stay blocked until the child has reset them, so
- * no handler of ours runs in the child.  Returns the pid or -errno.
+ * no handler of ours runs in the child.  The monitor starts at SCHED_IDLE
+ * and nice 19 (its set-up is the owner's CPU too), in the monitors' cgroup
+ * when there is one (wk_cgroup.h), with the pause signals blocked until it
+ * has its handlers (wk_pause.h).  Returns the pid or -errno.
  */
 pid_t wk__exec_spawn(const char *path, char **av, int in, int out, int err)
 {
-	sigset_t all, old, none;
+	struct sched_param sp = {.sched_priority = 0};
+	sigset_t all, old, pause_sigs;
 	pid_t parent = getpid(), pid;
-	int e;
+	int e, cg = wk_cgroup_procs_fd();
 
 	sigfillset(&all);
-	sigemptyset(&none);
+	sigemptyset(&pause_sigs);
+	sigaddset(&pause_sigs, WK_PAUSE_SIG);
+	sigaddset(&pause_sigs, WK_RESUME_SIG);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = vfork();
 	if (pid == 0) {
@@ -74,14 +85,22 @@ pid_t wk__exec_spawn(const char *path, char **av, int in, int out, int err)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(125); /* the worker died in between */
+		/* Best effort, like the monitor's own: never a reason to fail. */
+		if (sched_setscheduler(0, SCHED_IDLE, &sp) < 0 ||
+		    setpriority(PRIO_PROCESS, 0, 19) < 0)
+			errno = 0;
+		if (cg >= 0 && write(cg, "0", 1) < 0)
+			errno = 0;
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		sigprocmask(SIG_SETMASK, &pause_sigs, NULL);
 		execve(path, av, environ);
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	e = errno;
+	if (pid > 0)
+		wk_pause_track(pid);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return pid < 0 ? -e : pid;
 }
@@ -106,6 +125,15 @@ enum sk_status wk_exec_status(const struct wk_exec_res *res, char *reason,
 	if (res->end == WK_END_EXITED && res->status == 0) {
 		reason[0] = '\0';
 		return SK_ST_SUCCEEDED;
+	}
+	if (res->end == WK_END_EXITED && res->status == 128 + SIGSYS) {
+		/* The monitor's fault (or an attack on it), not the
+		 * function's outcome: the guest never makes host calls. */
+		snprintf(reason, cap,
+			 "monitor killed by its seccomp jail "
+			 "(forbidden system call)");
+		sk_error("%s", reason);
+		return SK_ST_FAILED;
 	}
 	if (res->reason[0])
 		snprintf(reason, cap, "%s", res->reason);

@@ -14,6 +14,7 @@
 
 #include "common/sk_util.h"
 #include "worker/wk_exec.h"
+#include "worker/wk_pause.h"
 
 extern char **environ;
 
@@ -126,12 +127,11 @@ int wk__exec_cold(const struct wk_exec_req *req, struct wk_exec_res *res)
 		close(in[1]);
 		in[1] = -1;
 	}
-	/* Backstop: the monitor's own --timeout should fire first. */
-	limit = sk_mono_ms() + req->call->timeout_ms + 1000;
+	/* Backstop: the monitor's own --timeout should fire first.  On the
+	 * pause-aware clock: suspended time is not the function's. */
+	limit = wk_pause_clock_ms() + req->call->timeout_ms + 1000;
 	if (req->call->timeout_ms % 1000)
-		limit = sk_mono_ms() + req->call->timeout_ms;
-	if (req->hard_deadline_ms && req->hard_deadline_ms < limit)
-		limit = req->hard_deadline_ms;
+		limit = wk_pause_clock_ms() + req->call->timeout_ms;
 	next_tick = req->tick_ms > 0 ? sk_mono_ms() + req->tick_ms : 0;
 
 	while (out_open || err_open || !exited) {
@@ -144,7 +144,8 @@ int wk__exec_cold(const struct wk_exec_req *req, struct wk_exec_res *res)
 			res->end = WK_END_ABORTED;
 			break;
 		}
-		if (now >= limit) {
+		if (wk_pause_clock_ms() >= limit ||
+		    (req->hard_deadline_ms && now >= req->hard_deadline_ms)) {
 			res->end = WK_END_TIMEOUT;
 			break;
 		}
@@ -153,7 +154,7 @@ int wk__exec_cold(const struct wk_exec_req *req, struct wk_exec_res *res)
 			next_tick = now + req->tick_ms;
 		}
 		if (!out_open && !err_open) {
-			pid_t w = waitpid(pid, &wstatus, WNOHANG);
+			pid_t w = wk_pause_reap(pid, &wstatus, 1);
 			if (w == pid) {
 				exited = 1;
 				break;
@@ -169,8 +170,8 @@ int wk__exec_cold(const struct wk_exec_req *req, struct wk_exec_res *res)
 			p[np++] = (struct pollfd){err[0], POLLIN, 0};
 		if (next_tick && next_tick - now < wait_ms)
 			wait_ms = (int)(next_tick - now);
-		if (limit - now < wait_ms)
-			wait_ms = (int)(limit - now);
+		if (limit - wk_pause_clock_ms() < wait_ms)
+			wait_ms = (int)(limit - wk_pause_clock_ms());
 		if (wait_ms < 1)
 			wait_ms = 1;
 		if (poll(p, (nfds_t)np, wait_ms) < 0) {
@@ -219,8 +220,7 @@ int wk__exec_cold(const struct wk_exec_req *req, struct wk_exec_res *res)
 		/* Timeout backstop, abort or poll failure: end it now. */
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
-		while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
-			;
+		wk_pause_reap(pid, &wstatus, 0);
 		if (res->end == WK_END_TIMEOUT)
 			snprintf(res->reason, sizeof(res->reason),
 				 "timed out after %u ms",

@@ -14,6 +14,7 @@
 #include "common/sk_log.h"
 #include "common/sk_util.h"
 #include "worker/wk_exec.h"
+#include "worker/wk_pause.h"
 #include "worker/wk_stats.h"
 
 /*
@@ -89,27 +90,33 @@ static void spec_key(const struct wk_exec_req *req, unsigned char key[32])
 	EVP_MD_CTX_free(md);
 }
 
-/* End (v): EOF on its stdin asks it to exit; SIGKILL if it lingers. */
-static void vm_end(struct vm *v, int kill_now)
+/*
+ * End (v): EOF on its stdin asks it to exit; SIGKILL if it lingers.
+ * Returns its wait status.  (kill_now) spares a monitor that already died
+ * (its status tells why) from the SIGKILL.
+ */
+static int vm_end(struct vm *v, int kill_now)
 {
-	int status;
+	int status = 0;
 
 	if (v->to >= 0)
 		close(v->to);
+	if (kill_now && wk_pause_reap(v->pid, &status, 1) == v->pid)
+		goto reaped;
 	if (kill_now)
 		kill(v->pid, SIGKILL);
 	for (int i = 0; i < 100; i++) {
-		if (waitpid(v->pid, &status, WNOHANG) == v->pid)
+		if (wk_pause_reap(v->pid, &status, 1) == v->pid)
 			goto reaped;
 		usleep(i < 10 ? 1000 : 10000);
 	}
 	kill(v->pid, SIGKILL);
-	while (waitpid(v->pid, &status, 0) < 0 && errno == EINTR)
-		;
+	wk_pause_reap(v->pid, &status, 0);
 reaped:
 	close(v->from);
 	close(v->err);
 	free(v);
+	return status;
 }
 
 /* Drop what the monitor wrote on its stderr (its own diagnostics). */
@@ -197,7 +204,7 @@ static int read_full(int fd, void *buf, size_t n, int64_t deadline,
 
 	while (got < n) {
 		struct pollfd p = {fd, POLLIN, 0};
-		int64_t left = deadline - sk_mono_ms();
+		int64_t left = deadline - wk_pause_clock_ms();
 		ssize_t r;
 
 		if (abort && *abort)
@@ -283,7 +290,7 @@ static int vm_start(const struct wk_exec_req *req, const unsigned char key[32],
 	fcntl(v->err, F_SETFL, fcntl(v->err, F_GETFL) | O_NONBLOCK);
 	free(av);
 	rc = read_full(v->from, hello, sizeof(hello),
-		       sk_mono_ms() + START_BOUND_MS, req->abort);
+		       wk_pause_clock_ms() + START_BOUND_MS, req->abort);
 	if (rc == 0 && memcmp(hello, "SKH1", 4) != 0)
 		rc = -EPROTO;
 	if (rc == 0 && get32(hello + 8) == 0) {
@@ -358,10 +365,9 @@ static int vm_call(struct vm *v, const struct wk_exec_req *req,
 	/* 0 means "the monitor's default": ask for at least one byte less. */
 	put64(hdr + 16, c->max_output ? c->max_output : 1);
 	put64(hdr + 24, req->input_len);
-	/* The monitor times the function out; this is the backstop. */
-	deadline = sk_mono_ms() + c->timeout_ms + 2000;
-	if (req->hard_deadline_ms && req->hard_deadline_ms < deadline)
-		deadline = req->hard_deadline_ms;
+	/* The monitor times the function out; this is the backstop, on the
+	 * pause-aware clock (suspended time is not the function's). */
+	deadline = wk_pause_clock_ms() + c->timeout_ms + 2000;
 	next_tick = req->tick_ms > 0 ? sk_mono_ms() + req->tick_ms : 0;
 	res->started_us = sk_now_us();
 
@@ -375,7 +381,8 @@ static int vm_call(struct vm *v, const struct wk_exec_req *req,
 			free(body);
 			return -ECANCELED;
 		}
-		if (now >= deadline) {
+		if (wk_pause_clock_ms() >= deadline ||
+		    (req->hard_deadline_ms && now >= req->hard_deadline_ms)) {
 			free(body);
 			return -ETIMEDOUT;
 		}
@@ -515,7 +522,8 @@ int wk__exec_warm(const struct wk_exec_req *req, struct wk_exec_res *res)
 	rc = vm_call(v, req, res);
 	drain_err(v);
 	if (rc) {
-		vm_end(v, 1);
+		int st = vm_end(v, 1);
+
 		wk_exec_res_free(res);
 		memset(res, 0, sizeof(*res));
 		res->ended_us = sk_now_us();
@@ -530,6 +538,12 @@ int wk__exec_warm(const struct wk_exec_req *req, struct wk_exec_res *res)
 			snprintf(res->reason, sizeof(res->reason),
 				 "timed out after %u ms",
 				 req->call->timeout_ms);
+			return 0;
+		}
+		if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
+			/* Its jail killed it: wk_exec_status says so. */
+			res->end = WK_END_EXITED;
+			res->status = 128 + SIGSYS;
 			return 0;
 		}
 		/*
