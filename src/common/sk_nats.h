@@ -16,7 +16,7 @@
 #define SK_SUBJ_WORK	      "sk.work." /* + arch */
 #define SK_SUBJ_DONE	      "sk.done." /* + invocation id */
 #define SK_SUBJ_REPLY	      "sk.reply." /* + gateway id + "." + invocation id */
-#define SK_SUBJ_CTL	      "sk.ctl." /* + worker id + ".drain" (request) */
+#define SK_SUBJ_CTL	      "sk.ctl."	  /* + worker id + ".drain" (request) */
 #define SK_CONSUMER_PREFIX    "workers-" /* + arch */
 #define SK_CONSUMER_CALLBACKS "callbacks"
 #define SK_OBJ_ARTIFACTS      "sk_artifacts"
