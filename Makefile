@@ -125,7 +125,7 @@ UNIT_TESTS += test_sk_token
 GUESTS := echo upper wc sha256 simd alloc args noop sha256gen sysloop sysregs \
 	hostile_ptr hostile_fd hostile_loop hostile_bomb hostile_forbidden \
 	hostile_priv hostile_stack hostile_flood hostile_tamper jit exitcode \
-	bigout timeclock hostile_mem mmapchurn hostile_sysfuzz slowhash
+	bigout timeclock hostile_mem mmapchurn hostile_sysfuzz napwork slowhash
 
 GUEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing
 GUEST_BINS := $(foreach g,$(GUESTS),$(O)/guests/$(g).musl $(O)/guests/$(g).glibc $(O)/guests/$(g).pie)

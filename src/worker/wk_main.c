@@ -18,8 +18,11 @@
 #include "common/sk_sign.h"
 #include "common/sk_util.h"
 #include "worker/wk_cache.h"
+#include "worker/wk_cgroup.h"
 #include "worker/wk_exec.h"
 #include "worker/wk_host.h"
+#include "worker/wk_pause.h"
+#include "worker/wk_policy.h"
 #include "worker/wk_replica.h"
 #include "worker/wk_stats.h"
 
@@ -64,7 +67,8 @@ struct wk {
 	int quit; /* slot threads exit when the queue is empty */
 	struct slot *slots;
 	int nslots;
-	volatile sig_atomic_t abort_runs; /* drain deadline passed */
+	volatile sig_atomic_t abort_runs; /* drain deadline passed, vacating */
+	volatile sig_atomic_t no_pull;	  /* the owner policy: not Idle */
 };
 
 static volatile sig_atomic_t stop_signals;
@@ -823,8 +827,10 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 #endif
 	wk_exec_run(&xr, &xs);
 	if (xs.end == WK_END_ABORTED) {
-		sk_info("call %s: stopped by the drain deadline: handed back",
-			c.id);
+		sk_info("call %s: stopped by %s: handed back", c.id,
+			w->no_pull && !stop_requested()
+				? "the owner policy (vacating)"
+				: "the drain deadline");
 		wk_exec_res_free(&xs);
 		sk_js_ack(w->n, ack, SK_ACK_NAK, false);
 		goto out;
@@ -1088,7 +1094,8 @@ static void fetch_loop(struct wk *w)
 		natsMsg *m = NULL;
 		int ev;
 
-		if (free_slots > 0 && sk_pull_outstanding(w->pull) == 0 &&
+		if (free_slots > 0 && !w->no_pull &&
+		    sk_pull_outstanding(w->pull) == 0 &&
 		    sk_mono_ms() >= retry_at) {
 			int rc = sk_pull_request(w->pull, free_slots,
 						 PULL_EXPIRES_MS);
@@ -1097,10 +1104,11 @@ static void fetch_loop(struct wk *w)
 		}
 		ev = sk_pull_next(w->pull, 100, &m);
 		if (ev == SK_PULL_MSG) {
-			if (busy_now(w) < w->nslots)
+			/* A late batch with no room, or the owner came back. */
+			if (busy_now(w) < w->nslots && !w->no_pull)
 				enqueue(w, m);
 			else
-				hand_back(w, m); /* a late batch: no room */
+				hand_back(w, m);
 		} else if (ev == SK_PULL_DONE && sk_pull_last_status(w->pull) &&
 			   sk_pull_last_status(w->pull) != 408) {
 			int st = sk_pull_last_status(w->pull);
@@ -1133,6 +1141,8 @@ static void drain(struct wk *w)
 	snprintf(w->self.state, sizeof(w->self.state), "draining");
 	pthread_mutex_unlock(&w->lock);
 	publish_membership(w);
+	if (wk_pause_paused())
+		w->abort_runs = 1; /* suspended for the owner: hand back now */
 	sk_info("draining: %d running, grace %lld ms", busy_now(w),
 		(long long)w->grace_ms);
 	/*
@@ -1159,6 +1169,26 @@ static void drain(struct wk *w)
 	if (handed)
 		sk_info("handed back %d invocations delivered while leaving",
 			handed);
+}
+
+/* The owner policy changed state (wk_policy.h; its thread). */
+static void on_policy(void *ctx, enum wk_pstate st, const char *why)
+{
+	struct wk *w = ctx;
+
+	(void)why;
+	w->no_pull = st != WK_P_IDLE;
+	if (st == WK_P_VACATING)
+		w->abort_runs = 1; /* end the runs, hand the work back */
+	else if (st == WK_P_IDLE && !stop_requested())
+		w->abort_runs = 0;
+	pthread_mutex_lock(&w->lock);
+	if (!stop_requested())
+		snprintf(w->self.state, sizeof(w->self.state), "%s",
+			 wk_pstate_name(st));
+	pthread_mutex_unlock(&w->lock);
+	publish_membership(w);
+	sk_pull_wake(w->pull);
 }
 
 /* --- main ---------------------------------------------------------------------- */
@@ -1198,7 +1228,7 @@ static void usage(FILE *f)
 		"                       a file of key lines, or a directory "
 		"of *.pub)\n"
 		"  --drain ID           ask the running worker ID to leave "
-		"(as on SIGTERM), then exit\n" SK_SEC_USAGE
+		"(as on SIGTERM), then exit\n" WK_POLICY_USAGE SK_SEC_USAGE
 		"  (a worker credential of `sukima init` also fixes the worker "
 		"id)\n");
 }
@@ -1271,6 +1301,7 @@ int cmd_worker(int argc, char **argv)
 		{"test-lie", no_argument, NULL, 'L'},
 #endif
 		SK_SEC_LONGOPTS,
+		WK_POLICY_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1288,13 +1319,15 @@ int cmd_worker(int argc, char **argv)
 	long slots = wk_host_cpus(), attempts = 5, warm = -1;
 	struct wk w;
 	struct sk_sec sec;
-	struct sk_trust trust; /* --trusted-keys */
+	struct sk_trust trust;	   /* --trusted-keys */
+	struct wk_policy_cfg pcfg; /* --policy... */
 	char serr[600];
 	int c, rc, started = 0;
 
 	sk_log_init("worker", SK_LOG_INFO);
 	memset(&w, 0, sizeof(w));
 	memset(&sec, 0, sizeof(sec));
+	wk_policy_cfg_default(&pcfg);
 	while ((c = getopt_long(argc, argv, "n:s:m:N:c:l:g:a:t:M:W:h", longopts,
 				NULL)) != -1) {
 		char *end;
@@ -1410,8 +1443,12 @@ int cmd_worker(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			/* --creds, --tls-ca, --user... (sk_tls.h) */
-			rc = sk_sec_getopt(&sec, c, optarg, serr, sizeof(serr));
+			/* --policy... (wk_policy.h), --creds... (sk_tls.h) */
+			rc = wk_policy_getopt(&pcfg, c, optarg, serr,
+					      sizeof(serr));
+			if (rc == 0)
+				rc = sk_sec_getopt(&sec, c, optarg, serr,
+						   sizeof(serr));
 			if (rc > 0)
 				break;
 			if (rc < 0)
@@ -1601,6 +1638,15 @@ int cmd_worker(int argc, char **argv)
 		rc = -EAGAIN;
 		goto out;
 	}
+	/* Owner protection: the monitors' cgroup (or one line why not),
+	 * then the activity policy (docs/worker-policy.md). */
+	wk_cgroup_open(((uint64_t)w.self.mem_mib << 20) +
+			       (uint64_t)(w.nslots + 2 * w.nslots) * (32 << 20),
+		       pcfg.cpu_max_pct);
+	if (pcfg.desktop && wk_policy_start(&pcfg, on_policy, &w)) {
+		rc = -EAGAIN;
+		goto out;
+	}
 	sk_info("worker %s (%s) ready: pulling " SK_SUBJ_WORK "%s with %d "
 		"slots, lease %lld ms, %s, monitor %s",
 		w.self.id, w.self.name, w.self.arch, w.nslots,
@@ -1608,6 +1654,7 @@ int cmd_worker(int argc, char **argv)
 
 	fetch_loop(&w);
 	drain(&w);
+	wk_policy_stop();
 
 	pthread_mutex_lock(&k.lock);
 	k.quit = 1;
@@ -1636,7 +1683,9 @@ out:
 	for (int i = 0; w.slots && i < w.nslots; i++)
 		natsSubscription_Destroy(w.slots[i].kv_sub);
 	free(w.slots);
+	wk_policy_stop();
 	wk_exec_shutdown();
+	wk_cgroup_close();
 	{
 		uint64_t nw, nc, ns;
 		wk_exec_stats(&nw, &nc, &ns);

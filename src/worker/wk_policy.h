@@ -135,4 +135,18 @@ int wk_policy_src_open(struct wk_policy_src **out,
 void wk_policy_src_read(struct wk_policy_src *s, struct wk_policy_sample *out);
 void wk_policy_src_close(struct wk_policy_src *s);
 
+/*
+ * Run the policy (cfg->desktop): a thread samples the sources every tick,
+ * steps the state machine, pauses the monitors on entering Suspended and
+ * resumes them on going back to Idle (wk_pause.h), logs each transition
+ * and calls (changed) with the new state and why (from that thread).
+ * Returns 0, or -errno.  With the policy "always" nothing is started.
+ */
+int wk_policy_start(const struct wk_policy_cfg *cfg,
+		    void (*changed)(void *ctx, enum wk_pstate st,
+				    const char *why),
+		    void *ctx);
+/* Stop the thread (the monitors are resumed). */
+void wk_policy_stop(void);
+
 #endif

@@ -3,14 +3,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/input.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/sk_log.h"
 #include "common/sk_util.h"
+#include "worker/wk_pause.h"
 #include "worker/wk_policy.h"
 
 #define MAX_INPUTS    32
@@ -308,4 +311,91 @@ void wk_policy_src_close(struct wk_policy_src *s)
 	for (int i = 0; i < s->ninputs; i++)
 		close(s->inputs[i]);
 	free(s);
+}
+
+/* --- the policy's thread ---------------------------------------------- */
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int running, quit;
+	struct wk_policy p;
+	struct wk_policy_src *src;
+	void (*changed)(void *ctx, enum wk_pstate st, const char *why);
+	void *ctx;
+} pol = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void *policy_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pol.lock);
+	while (!pol.quit) {
+		struct wk_policy_sample smp;
+		enum wk_pstate from = pol.p.state, to;
+		struct timespec ts;
+		int64_t ns;
+
+		pthread_mutex_unlock(&pol.lock);
+		wk_policy_src_read(pol.src, &smp);
+		to = wk_policy_step(&pol.p, &smp, sk_mono_ms());
+		if (to != from) {
+			sk_info("policy: %s -> %s (%s)", wk_pstate_name(from),
+				wk_pstate_name(to), pol.p.why);
+			if (to == WK_P_SUSPENDED)
+				wk_pause_all();
+			else if (to == WK_P_IDLE)
+				wk_resume_all();
+			pol.changed(pol.ctx, to, pol.p.why);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ns = ts.tv_nsec + pol.p.cfg.tick_ms * 1000000;
+		ts.tv_sec += ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pthread_mutex_lock(&pol.lock);
+		if (!pol.quit)
+			pthread_cond_timedwait(&pol.cond, &pol.lock, &ts);
+	}
+	pthread_mutex_unlock(&pol.lock);
+	return NULL;
+}
+
+int wk_policy_start(const struct wk_policy_cfg *cfg,
+		    void (*changed)(void *ctx, enum wk_pstate st,
+				    const char *why),
+		    void *ctx)
+{
+	int rc;
+
+	if (!cfg->desktop)
+		return 0;
+	rc = wk_policy_src_open(&pol.src, cfg, wk_pause_own_cpu);
+	if (rc)
+		return rc;
+	wk_policy_init(&pol.p, cfg, sk_mono_ms());
+	pol.changed = changed;
+	pol.ctx = ctx;
+	pol.quit = 0;
+	if (pthread_create(&pol.thread, NULL, policy_main, NULL)) {
+		wk_policy_src_close(pol.src);
+		pol.src = NULL;
+		return -EAGAIN;
+	}
+	pol.running = 1;
+	return 0;
+}
+
+void wk_policy_stop(void)
+{
+	if (!pol.running)
+		return;
+	pthread_mutex_lock(&pol.lock);
+	pol.quit = 1;
+	pthread_cond_signal(&pol.cond);
+	pthread_mutex_unlock(&pol.lock);
+	pthread_join(pol.thread, NULL);
+	pol.running = 0;
+	wk_policy_src_close(pol.src);
+	pol.src = NULL;
+	wk_resume_all();
 }
