@@ -275,6 +275,92 @@ static void workers_fold(json_t *arr, struct wk_fig *sum)
 	pthread_mutex_unlock(&wk_lock);
 }
 
+/*
+ * A label value from untrusted JSON, escaped as the text format wants
+ * (backslash, double quote, newline) and cut at 64 bytes.
+ */
+static void label_value(char *out, size_t cap, const char *s)
+{
+	size_t o = 0;
+
+	/* Stop at 64 bytes, but never inside a UTF-8 sequence. */
+	for (size_t i = 0; s && s[i] && o + 3 < cap &&
+			   (i < 64 || ((unsigned char)s[i] & 0xC0) == 0x80);
+	     i++) {
+		char c = s[i];
+
+		if (c == '\\' || c == '"' || c == '\n') {
+			out[o++] = '\\';
+			c = c == '\n' ? 'n' : c;
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+}
+
+/* One series per live worker: who lends time, and how busy it is. */
+static void per_worker_out(FILE *f, json_t *arr)
+{
+	/* 64 bytes escaped (x2) plus a split UTF-8 sequence fit. */
+	char id[160], name[160], host[160], os[160], arch[160], fl[160],
+		ver[160];
+	size_t i;
+	json_t *w;
+
+	head(f, "sukima_worker_info", "gauge",
+	     "One per live worker (value 1), its description in labels.");
+	json_array_foreach(arr, i, w)
+	{
+		label_value(id, sizeof(id),
+			    json_string_value(json_object_get(w, "id")));
+		label_value(name, sizeof(name),
+			    json_string_value(json_object_get(w, "name")));
+		label_value(host, sizeof(host),
+			    json_string_value(json_object_get(w, "hostname")));
+		label_value(os, sizeof(os),
+			    json_string_value(json_object_get(w, "os")));
+		label_value(arch, sizeof(arch),
+			    json_string_value(json_object_get(w, "arch")));
+		label_value(fl, sizeof(fl),
+			    json_string_value(json_object_get(w, "flavour")));
+		label_value(ver, sizeof(ver),
+			    json_string_value(json_object_get(w, "version")));
+		fprintf(f,
+			"sukima_worker_info{worker=\"%s\",name=\"%s\",host=\"%"
+			"s\","
+			"os=\"%s\",arch=\"%s\",flavour=\"%s\",version=\"%s\"} "
+			"1\n",
+			id, name, host, os, arch, fl, ver);
+	}
+	head(f, "sukima_worker_slots", "gauge",
+	     "Slots of each live worker, busy or free.");
+	json_array_foreach(arr, i, w)
+	{
+		uint64_t slots = u64_of(w, "slots"), busy = u64_of(w, "busy");
+
+		label_value(id, sizeof(id),
+			    json_string_value(json_object_get(w, "id")));
+		fprintf(f,
+			"sukima_worker_slots{worker=\"%s\",state=\"busy\"} "
+			"%llu\n",
+			id, (unsigned long long)busy);
+		fprintf(f,
+			"sukima_worker_slots{worker=\"%s\",state=\"free\"} "
+			"%llu\n",
+			id,
+			(unsigned long long)(slots > busy ? slots - busy : 0));
+	}
+	head(f, "sukima_worker_load1", "gauge",
+	     "1-minute load average of each live worker's PC.");
+	json_array_foreach(arr, i, w)
+	{
+		label_value(id, sizeof(id),
+			    json_string_value(json_object_get(w, "id")));
+		fprintf(f, "sukima_worker_load1{worker=\"%s\"} %.2f\n", id,
+			json_number_value(json_object_get(w, "load")));
+	}
+}
+
 static void cluster_out(struct gw *g, FILE *f)
 {
 	static const char *states[] = {"idle", "owner", "suspended", "vacating",
@@ -324,8 +410,10 @@ static void cluster_out(struct gw *g, FILE *f)
 	fprintf(f, "sukima_slots{state=\"free\"} %llu\n",
 		(unsigned long long)(slots > busy ? slots - busy : 0));
 
+	per_worker_out(f, arr);
+
 	memset(&sum, 0, sizeof(sum));
-	workers_fold(arr ? arr : json_array(), &sum);
+	workers_fold(arr, &sum); /* NULL: no entries */
 	json_decref(arr);
 	head(f, "sukima_redeliveries_total", "counter",
 	     "Work messages delivered to a worker more than once (a lease "

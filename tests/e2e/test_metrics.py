@@ -187,6 +187,13 @@ def test_counts_match_invocations(cl):
     assert m.get("sukima_queue_depth", arch="x86_64") == 0
     assert m.has("sukima_queue_in_flight", arch="x86_64")
     m.check_histogram("sukima_vm_start_seconds")
+    infos = [l for n, l, v in m.samples if n == "sukima_worker_info"]
+    assert sorted(l["name"] for l in infos) == ["mw0", "mw1"]
+    assert all(l["arch"] == "x86_64" and l["host"] and l["os"] for l in infos)
+    assert m.get("sukima_worker_slots") == 4
+    for l in infos:
+        assert m.get("sukima_worker_slots", worker=l["worker"]) == 2
+        assert m.has("sukima_worker_load1", worker=l["worker"])
     assert m.get("gateway_service_count", function_name="mecho") == 1
     assert m.get("sukima_gateway_calls_total", kind="sync") >= ok + bad
 

@@ -1,4 +1,4 @@
-/* test_wk_stats.c: unit tests of the worker's figures (sk_hist buckets, the "stats" key) and the activation-record helpers of gw_logs.c. */
+/* test_wk_stats.c: unit tests of the worker's figures (sk_hist buckets, the "stats" key), the Prometheus text of gw_metrics.c and the activation-record helpers of gw_logs.c. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,13 +11,23 @@
 
 #include "../../src/common/sk_util.c"
 #include "../../src/gateway/gw_logs.c"
+#include "../../src/gateway/gw_metrics.c"
 #include "../../src/gateway/gw_parse.c"
 #include "../../src/worker/wk_stats.c"
 
-/* gw_logs.c's calls into the rest of the gateway, never reached here. */
-json_t *gw_js_api(struct gw *g, const char *api, const char *req)
+/* Calls into the rest of the gateway, never reached here. */
+json_t *gw_kv_list(struct gw *g, enum sk_bucket b)
 {
 	return NULL;
+}
+int gw_respond(struct gw_req *r, int status, const char *ctype,
+	       const void *body, size_t len)
+{
+	return 0;
+}
+int gw_ui_serve(struct gw_req *r)
+{
+	return 0;
 }
 int gw_respond_json(struct gw_req *r, int status, json_t *j)
 {
@@ -152,6 +162,63 @@ static void test_stderr_lines(void **state)
 	json_decref(a);
 }
 
+static void test_label_escaping(void **state)
+{
+	char out[160], long_utf8[200];
+	size_t n = 0;
+
+	(void)state;
+	label_value(out, sizeof(out), "Linux 6.1 \"x\"\\y\nz");
+	assert_string_equal(out, "Linux 6.1 \\\"x\\\"\\\\y\\nz");
+	label_value(out, sizeof(out), NULL);
+	assert_string_equal(out, "");
+	/* 63 ASCII bytes then "é" (2 bytes): cut after it, not inside. */
+	memset(long_utf8, 'a', 63);
+	n = 63;
+	memcpy(long_utf8 + n, "\xc3\xa9tail", 7);
+	long_utf8[n + 7] = '\0';
+	label_value(out, sizeof(out), long_utf8);
+	assert_int_equal(strlen(out), 65);
+	assert_memory_equal(out + 63, "\xc3\xa9", 2);
+
+	clean_label(out, sizeof(out), "draining");
+	assert_string_equal(out, "draining");
+	clean_label(out, sizeof(out), "Idle");
+	assert_string_equal(out, "other");
+	clean_label(out, sizeof(out), "");
+	assert_string_equal(out, "other");
+	clean_label(out, sizeof(out), NULL);
+	assert_string_equal(out, "other");
+}
+
+static void test_hist_text(void **state)
+{
+	struct sk_hist h = {0};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	sk_hist_add(&h, 0.002);
+	sk_hist_add(&h, 20);
+	hist_out(f, "x_seconds", "mode=\"warm\"", &h);
+	hist_out(f, "y_seconds", "", &h);
+	fclose(f);
+	assert_non_null(strstr(
+		buf, "x_seconds_bucket{mode=\"warm\",le=\"0.001\"} 0\n"));
+	assert_non_null(strstr(
+		buf, "x_seconds_bucket{mode=\"warm\",le=\"0.0025\"} 1\n"));
+	assert_non_null(
+		strstr(buf, "x_seconds_bucket{mode=\"warm\",le=\"10\"} 1\n"));
+	assert_non_null(
+		strstr(buf, "x_seconds_bucket{mode=\"warm\",le=\"+Inf\"} 2\n"));
+	assert_non_null(strstr(buf, "x_seconds_count{mode=\"warm\"} 2\n"));
+	assert_non_null(strstr(buf, "y_seconds_bucket{le=\"+Inf\"} 2\n"));
+	assert_non_null(strstr(buf, "y_seconds_sum 20.002000\n"));
+	assert_non_null(strstr(buf, "y_seconds_count 2\n"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +226,8 @@ int main(void)
 		cmocka_unit_test(test_decorate),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_stderr_lines),
+		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_hist_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
