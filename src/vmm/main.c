@@ -260,6 +260,13 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *val = NULL;
 		size_t n;
 
+		if (a[0] == '-' && a[1] && a[1] != '-') {
+			free(env);
+			return die(VMM_STATUS_USAGE,
+				   "unknown option %s (put -- before an ELF "
+				   "path that starts with -)",
+				   a);
+		}
 		if (a[0] != '-' || a[1] != '-')
 			break;
 		if (strcmp(a, "--") == 0) {

@@ -37,6 +37,17 @@ def test_mem_is_honoured():
     assert r.returncode == 0 and r.stdout.startswith(b"alloc ok"), r
 
 
+@pytest.mark.parametrize("opt", ["-z", "-m", "-x5"])
+def test_single_dash_option_is_usage_error(opt):
+    # an unknown short option is not mistaken for the ELF path (127)
+    usage_error(run([VMM, opt, guest("noop.musl")]))
+
+
+def test_double_dash_ends_options():
+    r = run([VMM, "--", guest("echo.musl")], stdin=HELLO)
+    assert r.returncode == 0 and r.stdout == HELLO, r
+
+
 @pytest.mark.parametrize("t", ["abc", "-1", "0", "", "1s", "nan", "inf", "1e400"])
 def test_timeout_bad(t):
     usage_error(run([VMM, "--timeout", t, guest("noop.musl")]))
