@@ -14,6 +14,9 @@
 #define NS_PER_MS 1000000LL
 #define URLS_MAX  16
 
+/* "maximum messages per subject exceeded" (no name in cnats 3.4.1). */
+#define JS_ERR_MAX_PER_SUBJECT 10077
+
 static const char *const bucket_names[SK_B__COUNT] = {
 	[SK_B_FUNCTIONS] = "sk_functions",
 	[SK_B_RESULTS] = "sk_results",
@@ -421,6 +424,40 @@ static int add_bucket(struct sk_nats *n, enum sk_bucket b, int64_t ttl_ms)
 	return sk_nats_errno(s) ? sk_nats_errno(s) : -EIO;
 }
 
+/*
+ * sk_results is create-only in the server, not only by convention: with
+ * one message per key and "discard new per subject", a plain put over a
+ * committed result is refused (10077), so a worker that may write results
+ * cannot overwrite another's (docs/security.md).  Creates keep their
+ * 10071 answer (-EEXIST).  kvConfig cannot say it, so the stream is
+ * updated once; a role without the right (a worker) gives up after 1 s.
+ */
+static void results_create_only(struct sk_nats *n)
+{
+	char stream[64];
+	jsStreamInfo *si = NULL, *up = NULL;
+	jsStreamConfig sc;
+	jsOptions jo;
+
+	snprintf(stream, sizeof(stream), "KV_%s", bucket_names[SK_B_RESULTS]);
+	if (js_GetStreamInfo(&si, n->js, stream, NULL, NULL) != NATS_OK)
+		return;
+	if (!si->Config->DiscardNewPerSubject) {
+		sc = *si->Config;
+		sc.Discard = js_DiscardNew;
+		sc.DiscardNewPerSubject = true;
+		sc.MaxMsgsPerSubject = 1;
+		jsOptions_Init(&jo);
+		jo.Wait = 1000;
+		if (js_UpdateStream(&up, n->js, &sc, &jo, NULL) == NATS_OK)
+			jsStreamInfo_Destroy(up);
+		else
+			sk_debug("nats: %s left as it was (no right to update)",
+				 stream);
+	}
+	jsStreamInfo_Destroy(si);
+}
+
 int sk_nats_setup(struct sk_nats *n, const struct sk_cloud_cfg *cfg)
 {
 	static const char *const default_archs[] = {"x86_64", NULL};
@@ -499,6 +536,7 @@ int sk_nats_setup(struct sk_nats *n, const struct sk_cloud_cfg *cfg)
 	    (rc = add_bucket(n, SK_B_CALLS, n->cfg.results_ttl_ms)) ||
 	    (rc = add_bucket(n, SK_B_WORKERS, n->cfg.workers_ttl_ms)))
 		return rc;
+	results_create_only(n);
 	return 0;
 }
 
@@ -600,6 +638,9 @@ static int kv_write(struct sk_nats *n, enum sk_bucket b, const char *key,
 	}
 	if (ec == JSStreamWrongLastSequenceErr)
 		return mode == 1 ? -EEXIST : -ESTALE;
+	/* sk_results refuses a second message per key (see setup). */
+	if (ec == JS_ERR_MAX_PER_SUBJECT && b == SK_B_RESULTS)
+		return mode == 2 ? -ESTALE : -EEXIST;
 	if (ec == JSStreamMessageExceedsMaximumErr || s == NATS_MAX_PAYLOAD)
 		return -EMSGSIZE;
 	rc = sk_nats_errno(s);
