@@ -97,6 +97,7 @@ COMMON_OBJS += $(O)/common/sk_sign.o
 CLI_OBJS += $(O)/cli/cmd_keygen.o
 # issue 8, integrity: redundant execution (replicas vote)
 WORKER_OBJS += $(O)/worker/wk_replica.o
+COMMON_OBJS += $(O)/common/sk_vote.o
 GATEWAY_OBJS += $(O)/gateway/gw_replicas.o
 CLI_OBJS += $(O)/cli/cmd_init.o $(O)/cli/cmd_token.o
 # issue 7: owner protection (activity policy, pausing, the monitors' cgroup)

@@ -59,6 +59,7 @@ struct gw_call {
 	enum gw_call_state state;
 	char *result; /* malloc'd reply body (result JSON) */
 	size_t result_len;
+	uint32_t replicas; /* > 1: the result must match its votes */
 };
 
 #define GW_CALL_BUCKETS 1024

@@ -480,6 +480,7 @@ static int h_invoke_sync(struct gw_req *r)
 		now + g->o.start_wait_ms + f.timeout_ms + g->o.margin_ms;
 	snprintf(arch, sizeof(arch), "%s", f.arch);
 	replicas = f.replicas;
+	c->replicas = replicas;
 	sk_function_free(&f);
 	if (!skcall) {
 		free(c);
@@ -557,6 +558,17 @@ int gw_api_finish_call(struct gw_req *r)
 		gw_resp_header(r, "X-Call-Id", c->id);
 		return gw_respond_error(
 			r, 502, "malformed result from worker: %s", err);
+	}
+	if (c->replicas > 1) {
+		char why[256];
+
+		if (gw_replicas_check(r->g, &res, c->replicas, why,
+				      sizeof(why))) {
+			sk_warn("call %s: %s", c->id, why);
+			sk_result_free(&res);
+			gw_resp_header(r, "X-Call-Id", c->id);
+			return gw_respond_error(r, 502, "%s", why);
+		}
 	}
 	set_call_headers(r, &res);
 	switch (res.status) {
@@ -660,6 +672,46 @@ out:
  * sk_calls tells queued/running/cancelled and the attempts.  ?raw=1 returns
  * just the output bytes of a finished call.
  */
+/*
+ * The final result of a redundant call must match its votes (a worker
+ * credential can write a final result directly): one that does not is
+ * shown as failed, its output withheld.  Redundant means "votes" in the
+ * result, or the function's version that ran has replicas > 1.
+ */
+static void check_votes(struct gw_req *r, json_t *res)
+{
+	json_int_t n = json_integer_value(json_object_get(res, "votes"));
+	const char *fn = json_string_value(json_object_get(res, "function"));
+	json_int_t ver = json_integer_value(json_object_get(res, "version"));
+	struct sk_function f;
+	struct sk_result fr;
+	char why[256], err[128], *txt;
+
+	if (n < 2 && fn && load_function(r->g, fn, &f) == 0) {
+		if ((json_int_t)f.version == ver)
+			n = f.replicas;
+		sk_function_free(&f);
+	}
+	if (n < 2)
+		return;
+	if (n > SK_REPLICAS_MAX)
+		n = SK_REPLICAS_MAX + 1; /* no majority can back it */
+	txt = json_dumps(res, JSON_COMPACT);
+	if (txt &&
+	    sk_result_parse(&fr, txt, strlen(txt), err, sizeof(err)) == 0) {
+		if (gw_replicas_check(r->g, &fr, (uint32_t)n, why,
+				      sizeof(why))) {
+			sk_warn("call %s: %s", fr.id, why);
+			json_object_set_new(res, "status",
+					    json_string("failed"));
+			json_object_set_new(res, "reason", json_string(why));
+			json_object_del(res, "output_b64");
+		}
+		sk_result_free(&fr);
+	}
+	free(txt);
+}
+
 static int h_invocation_get(struct gw_req *r)
 {
 	struct gw *g = r->g;
@@ -672,6 +724,8 @@ static int h_invocation_get(struct gw_req *r)
 	if (!res && !rec)
 		return gw_respond_error(r, 404, "invocation '%s' not found",
 					r->m.name);
+	if (res)
+		check_votes(r, res);
 	o = json_object();
 	if (rec)
 		json_object_update(o, rec);

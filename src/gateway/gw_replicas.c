@@ -3,8 +3,11 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "common/sk_log.h"
 #include "common/sk_model.h"
+#include "common/sk_vote.h"
 #include "gateway/gw_replicas.h"
 
 int gw_publish_call(struct gw *g, const char *arch, const char *id,
@@ -41,5 +44,37 @@ int gw_publish_call(struct gw *g, const char *arch, const char *id,
 		free(txt);
 	}
 	json_decref(o);
+	return rc;
+}
+
+int gw_replicas_check(struct gw *g, const struct sk_result *final,
+		      uint32_t replicas, char *why, size_t whylen)
+{
+	struct sk_result v[SK_VOTES_MAX];
+	size_t nv = 0;
+	int w, rc;
+
+	memset(v, 0, sizeof(v));
+	rc = sk_vote_read(g->n, final->id, v, &nv);
+	if (rc) {
+		snprintf(why, whylen, "cannot read the replica votes: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	w = sk_vote_majority(v, nv, replicas);
+	if (w >= 0)
+		rc = sk_vote_same(&v[w], final) ? 0 : -EPERM;
+	else /* no majority: the call can only have failed or be disputed */
+		rc = final->status == SK_ST_DISPUTED ||
+				     final->status == SK_ST_FAILED
+			     ? 0
+			     : -EPERM;
+	if (rc)
+		snprintf(why, whylen,
+			 "result not backed by a majority of the %u replica "
+			 "votes (%zu stored): refused as forged",
+			 replicas, nv);
+	for (size_t i = 0; i < nv; i++)
+		sk_result_free(&v[i]);
 	return rc;
 }

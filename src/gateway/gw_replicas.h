@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/sk_model.h"
 #include "gateway/gw.h"
 
 /*
@@ -18,5 +19,15 @@
 int gw_publish_call(struct gw *g, const char *arch, const char *id,
 		    const char *sk_call, uint32_t replicas, const void *body,
 		    size_t len, int async_pub);
+
+/*
+ * Is (final), the committed result of a call run on (replicas) workers,
+ * what its stored votes say?  A worker credential can write a final
+ * result directly; this is the gateway's own count (sk_vote.h).  Returns
+ * 0, or -EPERM (or -errno when the votes cannot be read) with one line in
+ * (why).
+ */
+int gw_replicas_check(struct gw *g, const struct sk_result *final,
+		      uint32_t replicas, char *why, size_t whylen);
 
 #endif

@@ -9,11 +9,11 @@
 
 #include "common/sk_log.h"
 #include "common/sk_util.h"
+#include "common/sk_vote.h"
 #include "worker/wk_replica.h"
 
-#define CLAIMS	  1024	    /* calls remembered by wk_replica_claim */
-#define VOTES_MAX 8	    /* votes read per call (more: a forger's noise) */
-#define OUTS_MAX  (4 << 20) /* output bytes kept in a disputed result */
+#define CLAIMS	 1024	   /* calls remembered by wk_replica_claim */
+#define OUTS_MAX (4 << 20) /* output bytes kept in a disputed result */
 
 static struct claim {
 	char id[SK_ID_MAX + 1];
@@ -51,53 +51,7 @@ out:
 
 int wk_replica_same(const struct sk_result *a, const struct sk_result *b)
 {
-	return a->status == b->status && a->exit_code == b->exit_code &&
-	       a->output_len == b->output_len &&
-	       (a->output_len == 0 ||
-		memcmp(a->output, b->output, a->output_len) == 0);
-}
-
-/* Every vote stored under <id>.*: up to VOTES_MAX parsed results. */
-static int read_votes(struct sk_nats *n, const char *id, struct sk_result *v,
-		      size_t *count)
-{
-	char stream[64], filter[300], err[160];
-	jsStreamInfo *si = NULL;
-	jsOptions jo;
-	natsStatus s;
-	size_t prefix;
-
-	*count = 0;
-	snprintf(stream, sizeof(stream), "KV_%s", sk_bucket_name(SK_B_RESULTS));
-	snprintf(filter, sizeof(filter), "$KV.%s.%s.*",
-		 sk_bucket_name(SK_B_RESULTS), id);
-	prefix = strlen(filter) - strlen(id) - 2;
-	jsOptions_Init(&jo);
-	jo.Stream.Info.SubjectsFilter = filter;
-	s = js_GetStreamInfo(&si, n->js, stream, &jo, NULL);
-	if (s != NATS_OK)
-		return sk_nats_errno(s);
-	for (int i = 0; si->State.Subjects && i < si->State.Subjects->Count &&
-			*count < VOTES_MAX;
-	     i++) {
-		const char *key = si->State.Subjects->List[i].Subject + prefix;
-		char *val = NULL;
-		size_t len = 0;
-
-		if (sk_kv_get(n, SK_B_RESULTS, key, &val, &len, NULL))
-			continue; /* deleted meanwhile */
-		if (sk_result_parse(&v[*count], val, len, err, sizeof(err)) ==
-			    0 &&
-		    strcmp(v[*count].id, id) == 0 &&
-		    strcmp(key + strlen(id) + 1, v[*count].worker) == 0)
-			(*count)++;
-		else
-			sk_warn("call %s: vote %s ignored (%s)", id, key,
-				"unreadable, or not the key's own worker");
-		free(val);
-	}
-	jsStreamInfo_Destroy(si);
-	return 0;
+	return sk_vote_same(a, b);
 }
 
 /* One entry of the final result's "replicas" list. */
@@ -182,7 +136,7 @@ int wk_replica_vote(struct sk_nats *n, const struct sk_call *c,
 		    const struct sk_result *r, int force,
 		    struct sk_result *final, char **json)
 {
-	struct sk_result v[VOTES_MAX];
+	struct sk_result v[SK_VOTES_MAX];
 	const struct sk_result *winner = NULL;
 	uint32_t need = c->replicas / 2 + 1;
 	char key[2 * SK_ID_MAX + 2], why[SK_REASON_MAX];
@@ -205,17 +159,11 @@ int wk_replica_vote(struct sk_nats *n, const struct sk_call *c,
 			return rc;
 	}
 	memset(v, 0, sizeof(v));
-	rc = read_votes(n, c->id, v, &nv);
+	rc = sk_vote_read(n, c->id, v, &nv);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < nv && !winner; i++) {
-		uint32_t same = 0;
-
-		for (size_t j = 0; j < nv; j++)
-			same += (uint32_t)wk_replica_same(&v[i], &v[j]);
-		if (same >= need)
-			winner = &v[i];
-	}
+	rc = sk_vote_majority(v, nv, c->replicas);
+	winner = rc >= 0 ? &v[rc] : NULL;
 	rc = 1;
 	if (winner) {
 		rc = copy_result(final, winner);

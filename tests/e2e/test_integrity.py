@@ -369,3 +369,34 @@ def test_replicas_with_worker_credentials(secured, tmp_path):
         with pytest.raises(NatsError) as e:
             get(cid)
         assert "Permissions Violation" in str(e.value)
+
+
+def test_forged_final_result_refused(env, tmp_path):
+    """A final result written straight into sk_results (what a stolen
+    worker credential can do) without votes behind it is not shown as
+    the call's answer; the vote-backed one is (test_replicas_2_honest_agree
+    reads its record through the same check)."""
+    nats, gw, c = env
+    cli_deploy(gw, "up2", cloud.guest("upper"), "--replicas", "2")
+    r = call(gw.url, "POST", "/async-function/up2", b"abc")
+    assert r.status == 202, r
+    cid = r.json()["id"]
+    forged = {"id": cid, "function": "up2", "version": 1, "worker": "evil",
+              "attempt": 1, "status": "succeeded", "exit_code": 0,
+              "reason": "", "output_b64": base64.b64encode(b"EVIL").decode(),
+              "stderr": "", "queued_at_us": 1, "started_at_us": 1,
+              "ended_at_us": 2}
+    c.kv_put("sk_results", cid, json.dumps(forged))
+    rec = call(gw.url, "GET", f"/system/invocations/{cid}").json()
+    assert rec["status"] == "failed", rec
+    assert "refused as forged" in rec["reason"], rec
+    assert "output_b64" not in rec
+    r = call(gw.url, "GET", f"/system/invocations/{cid}?raw=1")
+    assert b"EVIL" not in r.body, r
+    # Claiming votes that are not there does not help.
+    r = call(gw.url, "POST", "/async-function/up2", b"abc")
+    cid = r.json()["id"]
+    forged.update(id=cid, votes=2)
+    c.kv_put("sk_results", cid, json.dumps(forged))
+    rec = call(gw.url, "GET", f"/system/invocations/{cid}").json()
+    assert rec["status"] == "failed" and "forged" in rec["reason"], rec
