@@ -1,5 +1,6 @@
 /* wk_exec.c: what both execution modes share: the monitor's command line, spawning it, outcomes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -54,9 +55,11 @@ char **wk__exec_argv(const struct wk_exec_req *req, char nums[3][32], int serve)
 }
 
 /*
- * Start the monitor with the pipes as its stdio, in its own process group
- * (a Ctrl-C aimed at the worker's terminal must not kill running
- * functions: the worker decides), and with PR_SET_PDEATHSIG so a worker
+ * Start the monitor with the pipes as its stdio, in its own session and
+ * so process group (a Ctrl-C aimed at the worker's terminal must not kill
+ * running functions: the worker decides; and where the kernel groups
+ * sessions for fairness (autogroup), its own group at nice 19 competes
+ * with the owner's, not the worker's session at the owner's weight), and with PR_SET_PDEATHSIG so a worker
  * killed outright (SIGKILL, OOM) takes its monitors with it instead of
  * leaving them running to their timeout.  vfork: no copy of the worker's
  * address space; signals stay blocked until the child has reset them, so
@@ -70,7 +73,7 @@ pid_t wk__exec_spawn(const char *path, char **av, int in, int out, int err)
 	struct sched_param sp = {.sched_priority = 0};
 	sigset_t all, old, pause_sigs;
 	pid_t parent = getpid(), pid;
-	int e, cg = wk_cgroup_procs_fd();
+	int e, ag, cg = wk_cgroup_procs_fd();
 
 	sigfillset(&all);
 	sigemptyset(&pause_sigs);
@@ -81,7 +84,8 @@ pid_t wk__exec_spawn(const char *path, char **av, int in, int out, int err)
 	if (pid == 0) {
 		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(125);
-		setpgid(0, 0);
+		if (setsid() < 0)
+			setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(125); /* the worker died in between */
@@ -91,6 +95,11 @@ pid_t wk__exec_spawn(const char *path, char **av, int in, int out, int err)
 			errno = 0;
 		if (cg >= 0 && write(cg, "0", 1) < 0)
 			errno = 0;
+		ag = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+		if (ag >= 0 && write(ag, "19", 2) < 0)
+			errno = 0;
+		if (ag >= 0)
+			close(ag);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
