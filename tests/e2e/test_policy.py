@@ -171,3 +171,25 @@ def test_bad_policy_options(tmp_path):
                       (["--load-max", "x"], "bad --load-max")]:
         r = cloud.sukima("worker", "--nats", "nats://127.0.0.1:1", *args)
         assert r.returncode == 2 and msg.encode() in r.stderr, r.stderr
+
+
+JAIL_VMM = os.path.join(cloud.BUILD, "test-jail", "sukima-vmm")
+
+
+@pytest.mark.skipif(not os.path.exists(JAIL_VMM),
+                    reason="no test-jail monitor (make unit builds it)")
+@pytest.mark.parametrize("warm", ["0", "2"])
+def test_seccomp_kill_is_a_monitor_fault(env, tmp_path, warm):
+    """A monitor its jail kills (SIGSYS) is reported as such, not as the function's end."""
+    nats, c = env
+    w = cloud.Worker(nats.url, name="jailed", slots=1, tmpdir=tmp_path,
+                     args=["--monitor", JAIL_VMM, "--warm", warm],
+                     env=dict(os.environ, SUKIMA_JAIL_TEST="open")).start()
+    echo = upload(nats, cloud.guest("echo"))
+    spec = call_spec(echo)
+    submit(c, spec, b"hi")
+    res = wait_result(c, spec["id"])
+    assert res["status"] == "failed", res
+    assert res["reason"] == ("monitor killed by its seccomp jail "
+                             "(forbidden system call)"), res
+    assert "monitor killed by its seccomp jail" in w.log()
