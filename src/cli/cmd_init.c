@@ -256,7 +256,11 @@ static void worker_perms(FILE *f, const char *id)
 		fprintf(f, "\"%s\", ", pub[i]);
 	fprintf(f, "\"$KV.sk_results.*.%s\", \"$KV.sk_workers.%s\"]}\n", id,
 		id);
-	fprintf(f, "      subscribe: {allow: [\"_INBOX.>\"]}\n    }\n");
+	/* Drain requests for this worker only (sk.ctl.<id>.drain). */
+	fprintf(f,
+		"      subscribe: {allow: [\"_INBOX.>\", \"sk.ctl."
+		"%s.drain\"]}\n    }\n",
+		id);
 }
 
 /* The gateway role: the API, functions, calls, tokens, artifacts, work. */
@@ -266,7 +270,8 @@ static void gateway_perms(FILE *f)
 		   "      publish: {allow: [\"$JS.API.>\", "
 		   "\"$JS.ACK.SUKIMA_DONE.>\", \"$KV.sk_functions.>\", "
 		   "\"$KV.sk_calls.>\", \"$KV." SK_TOKEN_BUCKET ".>\", "
-		   "\"$O.sk_artifacts.>\", \"sk.work.>\", \"_INBOX.>\"]}\n"
+		   "\"$O.sk_artifacts.>\", \"sk.work.>\", \"sk.ctl."
+		   "*.drain\", \"_INBOX.>\"]}\n"
 		   "      subscribe: {allow: [\"_INBOX.>\", \"sk.reply.>\"]}\n"
 		   "    }\n");
 }
