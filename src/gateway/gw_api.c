@@ -675,39 +675,17 @@ out:
 /*
  * The final result of a redundant call must match its votes (a worker
  * credential can write a final result directly): one that does not is
- * shown as failed, its output withheld.  Redundant means "votes" in the
- * result, or the function's version that ran has replicas > 1.
+ * shown as failed, its output withheld.
  */
 static void check_votes(struct gw_req *r, json_t *res)
 {
-	json_int_t n = json_integer_value(json_object_get(res, "votes"));
-	const char *fn = json_string_value(json_object_get(res, "function"));
-	json_int_t ver = json_integer_value(json_object_get(res, "version"));
-	struct sk_function f;
-	struct sk_result fr;
-	char why[256], err[128], *txt;
+	char why[256], *txt = json_dumps(res, JSON_COMPACT);
 
-	if (n < 2 && fn && load_function(r->g, fn, &f) == 0) {
-		if ((json_int_t)f.version == ver)
-			n = f.replicas;
-		sk_function_free(&f);
-	}
-	if (n < 2)
-		return;
-	if (n > SK_REPLICAS_MAX)
-		n = SK_REPLICAS_MAX + 1; /* no majority can back it */
-	txt = json_dumps(res, JSON_COMPACT);
 	if (txt &&
-	    sk_result_parse(&fr, txt, strlen(txt), err, sizeof(err)) == 0) {
-		if (gw_replicas_check(r->g, &fr, (uint32_t)n, why,
-				      sizeof(why))) {
-			sk_warn("call %s: %s", fr.id, why);
-			json_object_set_new(res, "status",
-					    json_string("failed"));
-			json_object_set_new(res, "reason", json_string(why));
-			json_object_del(res, "output_b64");
-		}
-		sk_result_free(&fr);
+	    gw_replicas_suspect(r->g, txt, strlen(txt), why, sizeof(why))) {
+		json_object_set_new(res, "status", json_string("failed"));
+		json_object_set_new(res, "reason", json_string(why));
+		json_object_del(res, "output_b64");
 	}
 	free(txt);
 }

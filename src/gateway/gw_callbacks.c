@@ -9,6 +9,7 @@
 #include "common/sk_log.h"
 #include "common/sk_pull.h"
 #include "gateway/gw.h"
+#include "gateway/gw_replicas.h"
 
 #define CB_BATCH	32
 #define CB_EXPIRES_MS	1000 /* one pull request lives 1 s */
@@ -153,6 +154,14 @@ static void handle(struct gw *g, CURL *h, natsMsg *m)
 		return;
 	}
 	url = callback_url(g, data, len, r.id);
+	/* A redundant call's event must match its votes (gw_replicas.h). */
+	if (url && gw_replicas_suspect(g, data, (size_t)(len < 0 ? 0 : len),
+				       err, sizeof(err))) {
+		sk_warn("callback %s for %s: not delivered: %s", url, r.id,
+			err);
+		free(url);
+		url = NULL;
+	}
 	if (!url) {
 		js_ack(g, m, "+ACK", 0);
 		sk_result_free(&r);

@@ -78,3 +78,41 @@ int gw_replicas_check(struct gw *g, const struct sk_result *final,
 		sk_result_free(&v[i]);
 	return rc;
 }
+
+int gw_replicas_suspect(struct gw *g, const char *json, size_t len, char *why,
+			size_t whylen)
+{
+	json_t *o = json_loadb(json, len, 0, NULL);
+	json_int_t n = json_integer_value(json_object_get(o, "votes"));
+	const char *fn = json_string_value(json_object_get(o, "function"));
+	json_int_t ver = json_integer_value(json_object_get(o, "version"));
+	struct sk_result fr;
+	char err[128], *spec = NULL;
+	size_t sl = 0;
+	int rc = 0;
+
+	if (!o)
+		return 0; /* not a result: its parser says so */
+	if (n < 2 && fn && gw_fn_cache_get(g, fn, &spec, &sl) == 0) {
+		struct sk_function f;
+
+		if (sk_function_parse(&f, spec, sl, err, sizeof(err)) == 0) {
+			if ((json_int_t)f.version == ver)
+				n = f.replicas;
+			sk_function_free(&f);
+		}
+		free(spec);
+	}
+	json_decref(o);
+	if (n < 2)
+		return 0;
+	if (n > SK_REPLICAS_MAX)
+		n = SK_REPLICAS_MAX + 1; /* no majority can back it */
+	if (sk_result_parse(&fr, json, len, err, sizeof(err)) != 0)
+		return 0;
+	rc = gw_replicas_check(g, &fr, (uint32_t)n, why, whylen);
+	if (rc)
+		sk_warn("call %s: %s", fr.id, why);
+	sk_result_free(&fr);
+	return rc;
+}

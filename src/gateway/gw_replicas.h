@@ -30,4 +30,12 @@ int gw_publish_call(struct gw *g, const char *arch, const char *id,
 int gw_replicas_check(struct gw *g, const struct sk_result *final,
 		      uint32_t replicas, char *why, size_t whylen);
 
+/*
+ * The same for a result JSON read back (a record, a completion event):
+ * checked when it says "votes" or the function's version that ran has
+ * replicas > 1.  0 (not redundant, or backed), or -errno with (why).
+ */
+int gw_replicas_suspect(struct gw *g, const char *json, size_t len, char *why,
+			size_t whylen);
+
 #endif

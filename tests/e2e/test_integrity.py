@@ -400,3 +400,38 @@ def test_forged_final_result_refused(env, tmp_path):
     c.kv_put("sk_results", cid, json.dumps(forged))
     rec = call(gw.url, "GET", f"/system/invocations/{cid}").json()
     assert rec["status"] == "failed" and "forged" in rec["reason"], rec
+
+
+def test_forged_completion_event_not_called_back(env, tmp_path):
+    """A forged completion event of a redundant call (a worker credential
+    may publish on sk.done.>) is not delivered to its callback; a
+    vote-backed one published after it is."""
+    from gwhttp import CallbackSink
+    nats, gw, c = env
+    cli_deploy(gw, "up2", cloud.guest("upper"), "--replicas", "2")
+    sink = CallbackSink()
+    try:
+        hdr = {"X-Callback-Url": sink.url}
+        r = call(gw.url, "POST", "/async-function/up2", b"abc", hdr)
+        fake = r.json()["id"]
+        forged = {"id": fake, "function": "up2", "version": 1,
+                  "worker": "evil", "attempt": 1, "status": "succeeded",
+                  "exit_code": 0, "reason": "", "stderr": "",
+                  "output_b64": base64.b64encode(b"EVIL").decode(),
+                  "queued_at_us": 1, "started_at_us": 1, "ended_at_us": 2,
+                  "callback": sink.url}
+        # Another msg id: the same one would also shadow the honest event
+        # (docs/security.md lists that gap).
+        c.js_publish(f"sk.done.{fake}", json.dumps(forged).encode(),
+                     {"Nats-Msg-Id": fake + "-forged"})
+        worker(nats, tmp_path, "honest1")
+        worker(nats, tmp_path, "honest2")
+        r = call(gw.url, "POST", "/async-function/up2", b"xyz", hdr)
+        real = r.json()["id"]
+        # The first call's replicas run too (only its event was forged):
+        # its honest answer comes, and the real call's; never EVIL.
+        got = sink.wait(2)
+        bodies = sorted((h["x-call-id"], b) for h, b in got)
+        assert bodies == sorted([(fake, b"ABC"), (real, b"XYZ")]), bodies
+    finally:
+        sink.close()
