@@ -376,6 +376,18 @@ int wk_policy_start(const struct wk_policy_cfg *cfg,
 	pol.changed = changed;
 	pol.ctx = ctx;
 	pol.quit = 0;
+	{
+		/* The first sample now: an owner already there when the
+		 * worker starts sees no pull request at all. */
+		struct wk_policy_sample smp;
+
+		wk_policy_src_read(pol.src, &smp);
+		if (wk_policy_step(&pol.p, &smp, sk_mono_ms()) != WK_P_IDLE) {
+			sk_info("policy: idle -> %s (%s)",
+				wk_pstate_name(pol.p.state), pol.p.why);
+			changed(ctx, pol.p.state, pol.p.why);
+		}
+	}
 	if (pthread_create(&pol.thread, NULL, policy_main, NULL)) {
 		wk_policy_src_close(pol.src);
 		pol.src = NULL;

@@ -184,7 +184,7 @@ def test_seccomp_kill_is_a_monitor_fault(env, tmp_path, warm):
     nats, c = env
     w = cloud.Worker(nats.url, name="jailed", slots=1, tmpdir=tmp_path,
                      args=["--monitor", JAIL_VMM, "--warm", warm],
-                     env=dict(os.environ, SUKIMA_JAIL_TEST="open")).start()
+                     env=dict(os.environ, SUKIMA_JAIL_TEST="exec")).start()
     echo = upload(nats, cloud.guest("echo"))
     spec = call_spec(echo)
     submit(c, spec, b"hi")
