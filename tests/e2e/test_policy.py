@@ -125,6 +125,10 @@ def test_suspended_vm_resumes_and_finishes(env, tmp_path):
     owner(src, PRESENT)
     wait_state(c, w, "suspended")
     t0 = time.monotonic()
+    if cloud.have_gateway():
+        gw = cloud.Gateway(nats.url).start()
+        r = cloud.sukima("nodes", "--gateway", gw.url)
+        assert r.returncode == 0 and b" suspended " in r.stdout, r
     mons = [p for p in procs_with(w.cache) if p in procs_with("sukima-vmm")]
     assert mons, "no monitor running"
     before = {p: cpu_ticks(p) for p in mons}
