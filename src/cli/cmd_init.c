@@ -276,6 +276,12 @@ static void gateway_perms(FILE *f)
 		   "    }\n");
 }
 
+/*
+ * Where nats-auth.conf says the NATS certificates are: the secrets dir,
+ * or --conf-dir when they are copied elsewhere (e.g. /etc/sukima).
+ */
+static const char *conf_dir;
+
 static int write_nats_conf(const char *dir, const char *hashes[],
 			   const char *users[], char ids[][SK_ID_LEN + 1],
 			   int workers)
@@ -290,7 +296,8 @@ static int write_nats_conf(const char *dir, const char *hashes[],
 		"tls {\n  cert_file: \"%s/nats.pem\"\n  key_file: "
 		"\"%s/nats.key\"\n  ca_file: \"%s/ca.pem\"\n  timeout: 5\n}\n"
 		"authorization {\n  users = [\n",
-		dir, dir, dir);
+		conf_dir ? conf_dir : dir, conf_dir ? conf_dir : dir,
+		conf_dir ? conf_dir : dir);
 	fprintf(f,
 		"  {\n    user: \"%s\"\n    password: \"%s\"\n"
 		"    permissions: {publish: {allow: [\">\"]}, subscribe: "
@@ -371,7 +378,9 @@ int cli_init_secrets(const char *dir, int workers, const char *hosts, int quiet)
 	FILE *f;
 	int rc = -EIO, n;
 
-	if (workers < 1 || workers > CLI_INIT_MAX_WORKERS)
+	/* (dir) is written into nats-auth.conf between quotes. */
+	if (workers < 1 || workers > CLI_INIT_MAX_WORKERS ||
+	    strpbrk(dir, "\"\\\n"))
 		return -EINVAL;
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
@@ -470,7 +479,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sukima init [--dir DIR] [--workers N] [--host NAME]... "
-		"[--force]\n"
+		"[--conf-dir PATH] [--force]\n"
 		"  Creates a deployment's secrets in DIR (default: `sukima "
 		"up`'s data dir):\n"
 		"  a private CA, NATS and gateway certificates, NATS users "
@@ -480,7 +489,10 @@ static void usage(FILE *f)
 		"  gateway token (admin.token).  --host adds a name or "
 		"address to the\n"
 		"  server certificates (besides 127.0.0.1, localhost and "
-		"this hostname).\n");
+		"this hostname).\n"
+		"  --conf-dir PATH: where nats-auth.conf will find nats.pem, "
+		"nats.key and\n"
+		"  ca.pem on the NATS host (default: DIR).\n");
 }
 
 int cmd_init(int argc, char **argv)
@@ -489,6 +501,7 @@ int cmd_init(int argc, char **argv)
 		{"dir", required_argument, NULL, 'd'},
 		{"workers", required_argument, NULL, 'w'},
 		{"host", required_argument, NULL, 'H'},
+		{"conf-dir", required_argument, NULL, 'C'},
 		{"force", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -529,6 +542,15 @@ int cmd_init(int argc, char **argv)
 			break;
 		case 'f':
 			force = 1;
+			break;
+		case 'C':
+			if (optarg[0] != '/' || strpbrk(optarg, "\"\\\n")) {
+				fprintf(stderr,
+					"sukima init: --conf-dir wants an "
+					"absolute path\n");
+				return 2;
+			}
+			conf_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);

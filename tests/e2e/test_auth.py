@@ -251,6 +251,11 @@ def test_init_files_are_private(tmp_path):
     if out is not None:
         assert "IP Address:10.1.2.3" in out and "DNS:cloud.example" in out
         assert "IP Address:127.0.0.1" in out and "DNS:localhost" in out
+    # --conf-dir: nats-auth.conf names where the NATS host keeps the files.
+    r = cloud.sukima("init", "--dir", str(sec), "--force", "--workers", "1",
+                     "--conf-dir", "/etc/sukima")
+    assert r.returncode == 0, r.stderr
+    assert 'cert_file: "/etc/sukima/nats.pem"' in (sec / "nats-auth.conf").read_text()
 
 
 def subprocess_openssl(pem):
