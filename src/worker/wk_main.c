@@ -524,9 +524,17 @@ static int replica_gate(struct wk *w, const struct sk_call *c, const char *ack,
 	     sk_kv_exists(w->n, SK_B_RESULTS, key) != 0))
 		return 0;
 	if (delivered <= (uint64_t)w->max_attempts) {
-		/* -NAK with a delay: let another worker pull it first. */
-		natsConnection_PublishString(w->n->nc, ack,
-					     "-NAK {\"delay\":250000000}");
+		/*
+		 * -NAK with a delay: let another worker pull it first.  The
+		 * delay doubles from 250 ms up to 4 s, so busy workers get
+		 * ~8 s (default attempt limit) before the count ends.
+		 */
+		char nak[64];
+		uint64_t ms = delivered >= 5 ? 4000 : 250ULL << (delivered - 1);
+
+		snprintf(nak, sizeof(nak), "-NAK {\"delay\":%llu}",
+			 (unsigned long long)ms * 1000000ULL);
+		natsConnection_PublishString(w->n->nc, ack, nak);
 		return 1;
 	}
 	sk_warn("call %s: no distinct worker took replica %u of %u", c->id,
