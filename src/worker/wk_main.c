@@ -1223,8 +1223,10 @@ static void usage(FILE *f)
 		"hostname)\n"
 		"  --cache DIR          artifact cache (default: "
 		"$XDG_CACHE_HOME/sukima/artifacts)\n"
-		"  --lease SECONDS      AckWait when this worker creates the "
-		"consumer (default 3)\n"
+		"  --lease SECONDS      AckWait (and the membership TTL, >= "
+		"2 s) when this worker\n"
+		"                       creates them: the loss detection "
+		"bound (default 3)\n"
 		"  --grace SECONDS      on SIGTERM, time running invocations "
 		"get (default 10)\n"
 		"  --connect-timeout S  give up if NATS is unreachable this "
@@ -1557,6 +1559,9 @@ int cmd_worker(int argc, char **argv)
 	}
 	sk_cloud_cfg_default(&cfg);
 	cfg.lease_ms = lease_ms;
+	/* One detection bound: a lost worker's entry expires with its lease
+	 * (at least 2 s, as it is refreshed every second). */
+	cfg.workers_ttl_ms = lease_ms > 2000 ? lease_ms : 2000;
 	cfg.max_attempts = (int)attempts;
 	{
 		static const char *archs[2];

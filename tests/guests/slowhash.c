@@ -26,12 +26,11 @@ int main(void)
 	sha256_init(&s);
 	sha256_update(&s, in, len);
 	sha256_hex(&s, hex);
-	/* "MS:..." sets the duration; otherwise the hash picks 100-500 ms. */
+	/* "MS:..." sets the duration; otherwise the digest picks 100-500 ms. */
 	while (i < len && i < 6 && in[i] >= '0' && in[i] <= '9')
 		ms = ms * 10 + (in[i++] - '0');
 	if (i == 0 || i >= len || in[i] != ':')
-		ms = 100 + strtol((char[]){hex[0], hex[1], hex[2], 0}, NULL,
-				  16) % 401;
+		ms = 100 + (long)(s.h[0] % 401); /* the digest picks it */
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts))
