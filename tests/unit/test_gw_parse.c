@@ -68,6 +68,19 @@ static void test_routes_params(void **state)
 	assert_string_equal(m.name, "Ab_9-z");
 	assert_int_equal(gw_route_match(GW_GET, "/function/", &m, &allowed),
 			 -ENOENT);
+	/* A drain request names the worker; the handler checks "/drain". */
+	assert_int_equal(gw_route_match(GW_POST, "/system/nodes/w1x/drain", &m,
+					&allowed),
+			 0);
+	assert_int_equal(m.route->id, GW_R_NODE);
+	assert_string_equal(m.name, "w1x");
+	assert_string_equal(m.rest, "/drain");
+	assert_int_equal(
+		gw_route_match(GW_GET, "/system/nodes/w1x/drain", &m, &allowed),
+		-EPERM);
+	assert_int_equal(gw_route_match(GW_GET, "/system/nodes/", &m, &allowed),
+			 0);
+	assert_int_equal(m.route->id, GW_R_NODES);
 }
 
 static void test_routes_bad_names(void **state)
