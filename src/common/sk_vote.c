@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/sk_log.h"
 #include "common/sk_vote.h"
@@ -56,7 +57,15 @@ int sk_vote_read(struct sk_nats *n, const char *id, struct sk_result *v,
 		char *val = NULL;
 		size_t len = 0;
 
-		if (sk_kv_get(n, SK_B_RESULTS, key, &val, &len, NULL))
+		int rc = sk_kv_get(n, SK_B_RESULTS, key, &val, &len, NULL);
+
+		/* Listed by the stream's leader but not yet readable: in a
+		 * cluster a direct get may come from a lagging replica. */
+		for (int t = 0; rc == -ENOENT && t < 3; t++) {
+			usleep(50 * 1000);
+			rc = sk_kv_get(n, SK_B_RESULTS, key, &val, &len, NULL);
+		}
+		if (rc)
 			continue; /* deleted meanwhile */
 		if (sk_result_parse(&v[*count], val, len, err, sizeof(err)) ==
 			    0 &&
