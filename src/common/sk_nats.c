@@ -398,27 +398,41 @@ static int add_consumer(struct sk_nats *n, const char *stream,
 	return sk_nats_errno(s) ? sk_nats_errno(s) : -EIO;
 }
 
+/*
+ * Keep the first handle of a bucket: setup may run again (a worker whose
+ * pull finds no consumer) while other threads use n->kv[b].
+ */
+static int keep_bucket(struct sk_nats *n, enum sk_bucket b, kvStore *kv)
+{
+	if (n->kv[b])
+		kvStore_Destroy(kv);
+	else
+		n->kv[b] = kv;
+	return 0;
+}
+
 static int add_bucket(struct sk_nats *n, enum sk_bucket b, int64_t ttl_ms)
 {
+	kvStore *kv = NULL;
 	kvConfig kc;
 	natsStatus s;
 
 	/* Open first: a worker may not create buckets (see stream_exists). */
-	if (js_KeyValue(&n->kv[b], n->js, bucket_names[b]) == NATS_OK)
-		return 0;
+	if (js_KeyValue(&kv, n->js, bucket_names[b]) == NATS_OK)
+		return keep_bucket(n, b, kv);
 	kvConfig_Init(&kc);
 	kc.Bucket = bucket_names[b];
 	kc.History = 1;
 	kc.TTL = ttl_ms * NS_PER_MS;
 	kc.StorageType = js_FileStorage;
 	kc.Replicas = 1;
-	s = js_CreateKeyValue(&n->kv[b], n->js, &kc);
+	s = js_CreateKeyValue(&kv, n->js, &kc);
 	if (s == NATS_OK)
-		return 0;
+		return keep_bucket(n, b, kv);
 	/* Exists with another config, or lost a creation race: open it. */
-	s = js_KeyValue(&n->kv[b], n->js, bucket_names[b]);
+	s = js_KeyValue(&kv, n->js, bucket_names[b]);
 	if (s == NATS_OK)
-		return 0;
+		return keep_bucket(n, b, kv);
 	sk_error("nats: cannot create or open bucket %s: %s", bucket_names[b],
 		 nats_GetLastError(NULL));
 	return sk_nats_errno(s) ? sk_nats_errno(s) : -EIO;
