@@ -1,9 +1,14 @@
 #!/bin/bash
 # bench_cloud.sh: the cloud path (issue 5) against local runs and a fork/exec HTTP baseline.
 #
-# In one run, the same no-op function (build/guests/noop.musl):
-#  1. gateway -> NATS JetStream -> worker -> micro-VM, sync, one worker;
-#  2. the same with two workers;
+# In one run, the same trivial function, the echo guest
+# (build/guests/echo.musl) called with an empty body: it reads its request,
+# so the worker snapshots it at that read and serves it WARM (a restored
+# micro-VM per call). The no-op guest never reads stdin, has no snapshot and
+# always runs COLD (one monitor per call): it gets its own row.
+#  1. gateway -> NATS JetStream -> worker -> micro-VM, sync, one worker (warm);
+#  1c. the same, cold (noop guest), one worker;
+#  2. the same (warm) with two workers;
 #  3. `sukima run` locally (spawn the CLI, which execs the monitor);
 #  4. the gateway's own share: the 404 path of an unknown function (HTTP
 #     parsing + one KV read), i.e. what the gateway adds before NATS;
@@ -24,21 +29,25 @@ TPUT_N=${BENCH_TPUT_N:-1500}
 CONC=${BENCH_CONC:-16}
 ROUNDS=${BENCH_ROUNDS:-3}
 SLOTS=${BENCH_SLOTS:-2}
-FN=$B/guests/noop.musl
+FN=$B/guests/echo.musl
+COLDFN=$B/guests/noop.musl
 BC=$B/bench/bench_cloud
 TSV=$B/reports/bench_cloud.tsv
 S=$B/sukima
 
 mkdir -p "$B/bench" "$B/reports"
-make -s O="$B" all guests >/dev/null || exit 1
+# BENCH_NOBUILD=1 measures $SUKIMA_BUILD as it is (e.g. a saved "before"
+# build, for interleaved before/after runs).
+[ -n "${BENCH_NOBUILD:-}" ] || make -s O="$B" all guests >/dev/null || exit 1
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$BC" \
 	bench/bench_cloud.c -lpthread || exit 1
 T=$(mktemp -d /tmp/sukima-bench-cloud.XXXXXX)
 # Private copies: others may rebuild build/ while we measure.
 mkdir -p "$T/bin"
-cp "$S" "$B/sukima-vmm" "$FN" "$T/bin/" || exit 1
+cp "$S" "$B/sukima-vmm" "$FN" "$COLDFN" "$T/bin/" || exit 1
 S=$T/bin/sukima
-FN=$T/bin/noop.musl
+FN=$T/bin/echo.musl
+COLDFN=$T/bin/noop.musl
 export SUKIMA_VMM=$T/bin/sukima-vmm
 "$S" run "$FN" </dev/null || {
 	echo "bench_cloud: the micro-VM cannot run $FN here"
@@ -85,11 +94,14 @@ start_worker() { # name
 	wait_log "$T/$1.log" "ready: pulling" 15
 }
 start_worker b1 || exit 1
-"$S" deploy noop "$FN" >/dev/null || exit 1
-out=$("$S" invoke noop </dev/null) || {
-	echo "bench_cloud: invoking noop through the gateway fails"
-	exit 1
-}
+"$S" deploy echo "$FN" >/dev/null || exit 1
+"$S" deploy noop "$COLDFN" >/dev/null || exit 1
+for f in echo noop; do
+	"$S" invoke $f </dev/null >/dev/null || {
+		echo "bench_cloud: invoking $f through the gateway fails"
+		exit 1
+	}
+done
 
 BP=$(free_port)
 "$BC" server "$BP" "$FN" &
@@ -117,9 +129,11 @@ measure() { # label kind(http|spawn) conc count args...
 }
 run_all() { # suffix for the gateway rows
 	for r in $(seq "$ROUNDS"); do
-		measure "gw-$1" http 1 "$LAT_N" "$GP" /function/noop
-		measure "gw-$1" http "$CONC" "$TPUT_N" "$GP" /function/noop
+		measure "gw-$1" http 1 "$LAT_N" "$GP" /function/echo
+		measure "gw-$1" http "$CONC" "$TPUT_N" "$GP" /function/echo
 		if [ "$1" = 1w ]; then
+			measure gwcold-1w http 1 "$((LAT_N / 3))" "$GP" /function/noop
+			measure gwcold-1w http "$CONC" "$((TPUT_N / 3))" "$GP" /function/noop
 			# The gateway's own share: HTTP + one KV read (a 404).
 			measure gwonly http 1 "$LAT_N" "$GP" /function/nosuch
 			measure baseline http 1 "$LAT_N" "$BP" /
@@ -131,10 +145,11 @@ run_all() { # suffix for the gateway rows
 	done
 }
 # Warm the path (cache fetch, connections) before timing.
-"$BC" http 127.0.0.1 "$GP" /function/noop 4 200 >/dev/null
+"$BC" http 127.0.0.1 "$GP" /function/echo 4 200 >/dev/null
+"$BC" http 127.0.0.1 "$GP" /function/noop 4 40 >/dev/null
 run_all 1w
 start_worker b2 || exit 1
-"$BC" http 127.0.0.1 "$GP" /function/noop 4 200 >/dev/null
+"$BC" http 127.0.0.1 "$GP" /function/echo 4 200 >/dev/null
 run_all 2w
 
 cp "$RUN_TSV" "$TSV"
@@ -151,12 +166,13 @@ def med(label, c, i):
     return statistics.median(x[i] for x in v) if v else float("nan")
 def errs(label):
     return sum(x[3] for c in (1, conc) for x in rows.get((label, c), []))
-names = [("gw-1w", f"gateway->NATS->worker->VM, 1 worker x {sys.argv[3]} slots"),
-         ("gw-2w", f"gateway->NATS->worker->VM, 2 workers x {sys.argv[3]} slots"),
+names = [("gw-1w", f"gateway->NATS->worker->VM warm, 1 wk x {sys.argv[3]} slots"),
+         ("gw-2w", f"gateway->NATS->worker->VM warm, 2 wk x {sys.argv[3]} slots"),
+         ("gwcold-1w", f"gateway->NATS->worker->VM COLD (noop), 1 wk"),
          ("run", "sukima run (local spawn of CLI + monitor)"),
          ("baseline", "fork/exec HTTP server (classic watchdog model)")]
 b50, brps = med("baseline", 1, 0), med("baseline", conc, 2)
-print(f"bench_cloud: no-op function, medians of rounds; latency = 1 client, "
+print(f"bench_cloud: echo function (empty body; cold row: noop), medians of rounds; latency = 1 client, "
       f"throughput = {conc} concurrent")
 print(f"{'path':<52} {'p50 us':>8} {'p99 us':>8} {'req/s':>8} "
       f"{'p50/base':>9} {'rps/base':>9} {'errors':>6}")
