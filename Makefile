@@ -25,7 +25,9 @@ ifneq ($(SAN),)
 # Static linking and sanitizers do not mix.
 VMM_STATIC :=
 else
-VMM_STATIC ?=
+# Static by default: no dynamic loader work in every monitor's start-up
+# (~0.5 ms of each cold start here).  VMM_STATIC= links it dynamically.
+VMM_STATIC ?= -static
 endif
 
 # --- the protection-domain monitor: libc + libseccomp, nothing else -------
