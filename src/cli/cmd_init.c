@@ -254,8 +254,12 @@ static void worker_perms(FILE *f, const char *id)
 	fprintf(f, "    permissions: {\n      publish: {allow: [");
 	for (size_t i = 0; i < sizeof(pub) / sizeof(pub[0]); i++)
 		fprintf(f, "\"%s\", ", pub[i]);
-	fprintf(f, "\"$KV.sk_results.*.%s\", \"$KV.sk_workers.%s\"]}\n", id,
-		id);
+	/* Callback URLs ("<id>.cb" in sk_calls) are the gateway's alone: a
+	 * worker writing one could aim the gateway's POST anywhere. */
+	fprintf(f,
+		"\"$KV.sk_results.*.%s\", \"$KV.sk_workers.%s\"], "
+		"deny: [\"$KV.sk_calls.*.cb\"]}\n",
+		id, id);
 	/* Drain requests for this worker only (sk.ctl.<id>.drain). */
 	fprintf(f,
 		"      subscribe: {allow: [\"_INBOX.>\", \"sk.ctl."

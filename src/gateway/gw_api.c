@@ -644,7 +644,8 @@ static int h_invoke_async(struct gw_req *r)
 	}
 	/*
 	 * The record first: a worker must never see work without it.  The
-	 * callback URL lives in its own key, which workers never rewrite.
+	 * callback URL lives in its own key, which the worker role may not
+	 * write (cmd_init.c): gw_callbacks.c takes the URL from there only.
 	 */
 	if (sk_kv_create(g->n, SK_B_CALLS, id, rec, strlen(rec), NULL) != 0 ||
 	    (cb && gw_callback_save(g, id, cb) != 0) ||

@@ -112,23 +112,23 @@ static void js_ack(struct gw *g, natsMsg *m, const char *what, int sync)
 	natsMsg_Destroy(resp);
 }
 
-/* The callback URL for a completion event, or NULL when there is none. */
+/*
+ * The callback URL of call (id), or NULL when there is none.  Only the
+ * gateway's own key counts (sk_calls "<id>.cb", written when the call was
+ * accepted; the worker role may not write "*.cb", cmd_init.c): the event
+ * is published by a worker, so its "callback" is only a hint that there is
+ * one ("" saves the look-up), never the address (a stolen worker
+ * credential would aim the gateway at any URL it can reach).
+ */
 static char *callback_url(struct gw *g, const char *data, int len,
 			  const char *id)
 {
 	json_t *j = json_loadb(data, (size_t)len, 0, NULL);
-	json_t *cb = json_object_get(j, "callback");
-	char *url = NULL;
+	const char *hint = json_string_value(json_object_get(j, "callback"));
+	char key[SK_ID_MAX + 8], *url = NULL;
+	size_t l;
 
-	if (cb) {
-		const char *s = json_string_value(cb);
-		if (s && s[0])
-			url = strdup(s);
-	} else if (j) {
-		/* Workers that do not copy it: the gateway's own key. */
-		char key[SK_ID_MAX + 8];
-		size_t l;
-
+	if (j && (!hint || hint[0]) && sk_valid_id(id)) {
 		snprintf(key, sizeof(key), "%s.cb", id);
 		if (sk_kv_get(g->n, SK_B_CALLS, key, &url, &l, NULL) != 0)
 			url = NULL;

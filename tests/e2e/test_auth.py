@@ -122,6 +122,47 @@ def test_worker_credential_is_confined(secure):
         assert c.kv_get("sk_workers", other) is None
 
 
+def test_worker_cannot_aim_callbacks(secure):
+    """A stolen worker credential may publish completion events but cannot
+    choose where the gateway POSTs: the URL comes only from the gateway's
+    own "<id>.cb" key, which the worker role may not write."""
+    from gwhttp import CallbackSink
+    s = secure
+    if not os.path.exists(cloud.guest("echo")):
+        pytest.skip("no echo guest in this build")
+    deploy(s, "echo", cloud.guest("echo"))
+    good, evil = CallbackSink(), CallbackSink()
+    try:
+        r = call(s["gw"].url, "POST", "/async-function/echo", b"hi",
+                 {**bearer(s["admin"]), "X-Callback-Url": good.url})
+        assert r.status == 202, r
+        cid = r.json()["id"]
+        fake = "F" * 26
+        login = s["nats"].login("worker-1")
+        with Client(s["nats"].url, **login) as c:
+            refused(lambda: c.kv_put("sk_calls", fake + ".cb", evil.url))
+        with Client(s["nats"].url, **login) as c:
+            refused(lambda: c.kv_put("sk_calls", cid + ".cb", evil.url))
+        with Client(s["nats"].url, **login) as c:
+            for i in (fake, cid):
+                ev = {"id": i, "function": "echo", "version": 1,
+                      "worker": "evil", "attempt": 1, "status": "succeeded",
+                      "exit_code": 0, "reason": "", "stderr": "",
+                      "output_b64": base64.b64encode(b"EVIL").decode(),
+                      "queued_at_us": 1, "started_at_us": 1,
+                      "ended_at_us": 2, "callback": evil.url}
+                c.js_publish("sk.done." + i, json.dumps(ev).encode(),
+                             {"Nats-Msg-Id": i + "-forged"})
+        # Events are handled in stream order: once the second one reached
+        # the registered URL, the first was handled too.
+        got = good.wait(1)
+        assert got[0][0]["x-call-id"] == cid, got
+        assert evil.got == [], evil.got
+    finally:
+        good.close()
+        evil.close()
+
+
 def test_token_scopes(secure):
     s = secure
     gw = s["gw"].url
