@@ -159,10 +159,31 @@ def churn(nats, gw, c, tmp_path, leave, n=300):
 
 def test_churn_sigkill_loses_nothing(cl, tmp_path):
     nats, gw, c = cl
-    calls, got, _, _, kills, elapsed = churn(nats, gw, c, tmp_path,
-                                             lambda w: w.kill())
+    # Sync callers meanwhile: each gets one answer, the right one.
+    answers, stop = [], threading.Event()
+
+    def sync_calls():
+        cloud.wait_for(lambda: gwhttp.call(gw.url, "GET", "/system/nodes").json(),
+                       30, what="a worker")
+        i = 0
+        while not stop.is_set() and i < 200:
+            body = f"sync {i}".encode()
+            i += 1
+            r = gwhttp.call(gw.url, "POST", "/function/slowhash", body,
+                            timeout=60)
+            answers.append((r.status, r.body == want(body), r.body[:80]))
+    t = threading.Thread(target=sync_calls)
+    t.start()
+    try:
+        calls, got, _, _, kills, elapsed = churn(nats, gw, c, tmp_path,
+                                                 lambda w: w.kill())
+    finally:
+        stop.set()
+        t.join(90)
     redeliveries, dups = check_exactly_once(c, calls, got)
-    print(f"\nchurn/SIGKILL: {len(calls)} invocations in {elapsed:.1f} s, "
+    assert answers and all(a[0] == 200 and a[1] for a in answers), answers
+    print(f"\nchurn/SIGKILL: {len(calls)} async and {len(answers)} sync "
+          f"invocations in {elapsed:.1f} s, "
           f"{kills} workers killed, {redeliveries} redeliveries, "
           f"{dups} duplicates dropped")
     assert kills >= 3
