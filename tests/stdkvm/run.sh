@@ -33,9 +33,9 @@
 # modules loaded, cases under /t) instead of running the cases; --cmd 'sh
 # commands' runs those in /b instead (e.g. time /sukima-vmm guests/x.musl)
 # and shows the whole console. CASE names select what goes into the VM.
-# Measured on the 2-core development VM, load average 4-6: boot to /init
-# 2-4 s; 191 cases in 100 s of QEMU with 2 vCPUs (107 s with 1; the three
-# mmapchurn cases take 10-25 s each), 106-122 s for the whole script.
+# Measured on the 2-core development VM, load average 3-4: boot to /init
+# 3-4 s; 195 cases in 103 s of QEMU (the three mmapchurn cases 11-12 s
+# each), 121 s for the whole script from a clean build, kernel cached.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
