@@ -520,6 +520,7 @@ if ! grep -q '^STDKVM-DONE ' "$T/console.log"; then
 	else
 		echo "FAIL stdkvm: the VM stopped before its last line (QEMU status $qrc)"
 	fi
+	grep -m 1 -E 'Kernel panic|BUG:|Oops' "$T/console.log" | sed 's/^/  guest kernel: /'
 	tail -n 15 "$T/console.log" | sed 's/^/  | /'
 	vfail=$((vfail + 1))
 fi
