@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/sk_log.h"
 #include "common/sk_nats.h"
 #include "common/sk_objstore.h"
@@ -733,6 +735,141 @@ int sk_kv_exists(struct sk_nats *n, enum sk_bucket b, const char *key)
 	jsOptions jo;
 	natsStatus s;
 	int rc = kv_ready(n, b, key);
+
+/*
+ * The first member of every cnats 3.x message is its garbage-collector
+ * item {next, freeCb} (cnats gc.h: "included as the first field of any
+ * object that needs to be garbage collected"); natsMsg_Destroy frees a
+ * message on the spot when freeCb is NULL, else queues it for the GC
+ * thread and signals that thread.  Clearing freeCb of a message we own
+ * (received from a subscription of ours or made by natsMsg_Create) frees
+ * it here without a thread switch.  Any other major version of the
+ * library keeps the plain natsMsg_Destroy.
+ */
+struct cnats_gc_item {
+	void *next;
+	void (*free_cb)(void *object);
+};
+
+void sk_msg_free(natsMsg *m)
+{
+	if (!m)
+		return;
+	if ((nats_GetVersionNumber() >> 16) == 3)
+		((struct cnats_gc_item *)(void *)m)->free_cb = NULL;
+	natsMsg_Destroy(m);
+}
+
+int sk_inbox_request(struct sk_nats *n, struct sk_inbox *ib, const char *subj,
+		     const char *expect_last, const void *data, size_t len,
+		     int64_t timeout_ms, natsMsg **reply)
+{
+	int64_t deadline = sk_mono_ms() + timeout_ms;
+	char reply_subj[128];
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	*reply = NULL;
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
+	snprintf(reply_subj, sizeof(reply_subj), "%s.R%llu", ib->prefix,
+		 (unsigned long long)++ib->seq);
+	s = natsMsg_Create(&m, subj, reply_subj, data, (int)len);
+	if (s == NATS_OK && expect_last)
+		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence",
+				      expect_last);
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(n->nc, m);
+	sk_msg_free(m);
+	if (s != NATS_OK)
+		return sk_nats_errno(s);
+	for (;;) {
+		int64_t left = deadline - sk_mono_ms();
+		const char *st = NULL, *got;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		m = NULL;
+		s = natsSubscription_NextMsg(&m, ib->sub, left);
+		if (s == NATS_TIMEOUT)
+			return -ETIMEDOUT;
+		if (s == NATS_SLOW_CONSUMER)
+			continue; /* ours may be among the dropped: time out */
+		if (s != NATS_OK)
+			return sk_nats_errno(s);
+		got = natsMsg_GetSubject(m);
+		if (!got || strcmp(got, reply_subj) != 0) {
+			sk_msg_free(m); /* a late answer to another one */
+			continue;
+		}
+		/* A status answer has no body and a Status header. */
+		if (natsMsg_GetDataLength(m) == 0 &&
+		    natsMsgHeader_Get(m, "Status", &st) == NATS_OK && st) {
+			int rc = strcmp(st, "503") == 0 ? -EHOSTUNREACH : -EIO;
+
+			sk_msg_free(m);
+			return rc;
+		}
+		*reply = m;
+		return 0;
+	}
+}
+
+/* The error code of a JetStream API answer, 0 if none; (*seq) its "seq". */
+static int pub_ack_parse(natsMsg *m, uint64_t *seq)
+{
+	json_t *o = json_loadb(natsMsg_GetData(m),
+			       (size_t)natsMsg_GetDataLength(m), 0, NULL);
+	json_t *e = o ? json_object_get(o, "error") : NULL;
+	json_t *q = o ? json_object_get(o, "seq") : NULL;
+	int code = -1;
+
+	if (e) {
+		json_t *c = json_object_get(e, "err_code");
+
+		code = c && json_is_integer(c) ? (int)json_integer_value(c)
+					       : -1;
+	} else if (q && json_is_integer(q)) {
+		*seq = (uint64_t)json_integer_value(q);
+		code = 0;
+	}
+	json_decref(o);
+	return code;
+}
+
+int sk_kv_create_in(struct sk_nats *n, struct sk_inbox *ib, enum sk_bucket b,
+		    const char *key, const void *val, size_t len, uint64_t *rev)
+{
+	char subj[300];
+	natsMsg *m = NULL;
+	uint64_t seq = 0;
+	int rc = kv_ready(n, b, key), ec;
+
+	if (rc)
+		return rc;
+	snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket_names[b], key);
+	/* js_PublishMsg's default wait for a PubAck is 5 s: the same. */
+	rc = sk_inbox_request(n, ib, subj, "0", val, len, 5000, &m);
+	if (rc)
+		return rc;
+	ec = pub_ack_parse(m, &seq);
+	sk_msg_free(m);
+	if (ec == 0) {
+		if (rev)
+			*rev = seq;
+		return 0;
+	}
+	if (ec == JSStreamMessageExceedsMaximumErr)
+		return -EMSGSIZE;
+	if (ec == JS_ERR_MAX_PER_SUBJECT && b == SK_B_RESULTS)
+		return -EEXIST;
+	if (ec != JSStreamWrongLastSequenceErr)
+		return -EIO;
+	/* Results are never deleted: no tombstone to create over. */
+	if (b == SK_B_RESULTS)
+		return -EEXIST;
+	return sk_kv_create(n, b, key, val, len, rev);
+}
 
 	if (rc)
 		return rc;

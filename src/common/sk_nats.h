@@ -130,6 +130,42 @@ int sk_kv_put(struct sk_nats *n, enum sk_bucket b, const char *key,
 int sk_kv_create(struct sk_nats *n, enum sk_bucket b, const char *key,
 		 const void *val, size_t len, uint64_t *rev);
 /*
+ * natsMsg_Destroy, but the memory is freed on this thread.  cnats hands
+ * every message to its garbage-collector thread and wakes that thread
+ * for each one: about 8 thread switches per call in the worker, 4 in the
+ * gateway.  See sk_nats.c for how, and when it falls back to the GC.
+ */
+void sk_msg_free(natsMsg *m);
+
+/*
+ * A reply inbox the caller owns: a synchronous subscription on
+ * "<prefix>.*" that one thread reads.  A request answered there wakes
+ * that thread straight from the connection's reader thread, where
+ * natsConnection_Request first hops through the delivery thread of
+ * cnats' shared response subscription: one thread switch less per round
+ * trip.  Replies to other tokens of the inbox (late ones) are skipped.
+ */
+struct sk_inbox {
+	natsSubscription *sub;
+	const char *prefix; /* the subscription is on <prefix>.* */
+	uint64_t seq;	    /* token of the next request: <prefix>.R<seq> */
+};
+
+/*
+ * Publish (data) on (subj) with a reply token of (ib), optionally with the
+ * header Nats-Expected-Last-Subject-Sequence (expect_last, may be NULL),
+ * and wait up to (timeout_ms) for the answer, (*reply), which the caller
+ * frees with sk_msg_free.  Returns 0, -ETIMEDOUT, -EHOSTUNREACH (no
+ * responders), -EIO (another status answer), -EMSGSIZE or -errno.
+ */
+int sk_inbox_request(struct sk_nats *n, struct sk_inbox *ib, const char *subj,
+		     const char *expect_last, const void *data, size_t len,
+		     int64_t timeout_ms, natsMsg **reply);
+/* sk_kv_create with its round trip through (ib); same results. */
+int sk_kv_create_in(struct sk_nats *n, struct sk_inbox *ib, enum sk_bucket b,
+		    const char *key, const void *val, size_t len,
+		    uint64_t *rev);
+/*
  * Compare-and-set put: succeeds only if the key's latest revision is
  * (last).  Returns 0, -ESTALE when the revision moved (re-read and
  * retry), or another -errno.

@@ -128,12 +128,12 @@ int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg)
 		return sk_nats_errno(s);
 	subj = natsMsg_GetSubject(m);
 	if (subj && strcmp(subj, p->wake) == 0) {
-		natsMsg_Destroy(m);
+		sk_msg_free(m);
 		return SK_PULL_WAKE;
 	}
 	code = sk_pull__status(m);
 	if (code >= 0) {
-		natsMsg_Destroy(m);
+		sk_msg_free(m);
 		if (code == 100)
 			return SK_PULL_TIMEOUT; /* idle heartbeat */
 		if (code == 409)
@@ -168,15 +168,31 @@ void sk_pull_close(struct sk_pull *p)
 	free(p);
 }
 
+static const char *const ack_body[] = {
+	[SK_ACK_ACK] = "+ACK",
+	[SK_ACK_NAK] = "-NAK",
+	[SK_ACK_WPI] = "+WPI",
+	[SK_ACK_TERM] = "+TERM",
+};
+
+int sk_js_ack_in(struct sk_nats *n, struct sk_inbox *ib,
+		 const char *ack_subject, enum sk_ack kind)
+{
+	natsMsg *r = NULL;
+	int rc;
+
+	if (!ack_subject || strncmp(ack_subject, "$JS.ACK.", 8) != 0 ||
+	    (unsigned)kind > SK_ACK_TERM)
+		return -EINVAL;
+	rc = sk_inbox_request(n, ib, ack_subject, NULL, ack_body[kind],
+			      strlen(ack_body[kind]), 2000, &r);
+	sk_msg_free(r);
+	return rc;
+}
+
 int sk_js_ack(struct sk_nats *n, const char *ack_subject, enum sk_ack kind,
 	      bool sync)
 {
-	static const char *const body[] = {
-		[SK_ACK_ACK] = "+ACK",
-		[SK_ACK_NAK] = "-NAK",
-		[SK_ACK_WPI] = "+WPI",
-		[SK_ACK_TERM] = "+TERM",
-	};
 	natsMsg *r = NULL;
 	natsStatus s;
 
@@ -185,9 +201,9 @@ int sk_js_ack(struct sk_nats *n, const char *ack_subject, enum sk_ack kind,
 		return -EINVAL;
 	if (!sync)
 		return sk_nats_errno(natsConnection_PublishString(
-			n->nc, ack_subject, body[kind]));
+			n->nc, ack_subject, ack_body[kind]));
 	/* The server answers an ack that has a reply subject: AckSync. */
-	s = natsConnection_RequestString(&r, n->nc, ack_subject, body[kind],
+	s = natsConnection_RequestString(&r, n->nc, ack_subject, ack_body[kind],
 					 2000);
 	natsMsg_Destroy(r);
 	return sk_nats_errno(s);

@@ -95,5 +95,8 @@ enum sk_ack {
  */
 int sk_js_ack(struct sk_nats *n, const char *ack_subject, enum sk_ack kind,
 	      bool sync);
+/* The synchronous form of sk_js_ack with its round trip through (ib). */
+int sk_js_ack_in(struct sk_nats *n, struct sk_inbox *ib,
+		 const char *ack_subject, enum sk_ack kind);
 
 #endif

@@ -218,7 +218,7 @@ void *gw_callbacks_main(void *arg)
 				js_ack(g, m, "-NAK", 0);
 			else
 				handle(g, h, m);
-			natsMsg_Destroy(m);
+			sk_msg_free(m);
 		} else if (rc < 0 && rc != -ETIMEDOUT) {
 			struct timespec ts = {0, 200000000L};
 			nanosleep(&ts, NULL);

@@ -92,7 +92,7 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 	else
 		atomic_fetch_add(&g->st.late_replies, 1);
 out:
-	natsMsg_Destroy(msg);
+	sk_msg_free(msg); /* no GC thread wake-up (sk_nats.h) */
 }
 
 json_t *gw_kv_get_json(struct gw *g, enum sk_bucket b, const char *key,
@@ -194,7 +194,7 @@ int gw_publish_work_async(struct gw *g, const char *arch, const char *id,
 		s = natsMsgHeader_Set(m, SK_HDR_CALL, sk_call);
 	if (s == NATS_OK)
 		s = js_PublishMsgAsync(g->js_async, &m, &po);
-	natsMsg_Destroy(m); /* NULL once the library owns it */
+	sk_msg_free(m); /* NULL once the library owns it */
 	if (s != NATS_OK) {
 		sk_warn("publish %s for %s failed: %s", subj, id,
 			natsStatus_GetText(s));

@@ -369,7 +369,7 @@ static void publish_nowait(struct wk *w, const char *subj, const char *data,
 		    NATS_OK &&
 	    natsMsgHeader_Set(m, "Nats-Msg-Id", id) == NATS_OK)
 		natsConnection_PublishMsg(w->n->nc, m);
-	natsMsg_Destroy(m);
+	sk_msg_free(m);
 }
 
 /* The completion event: the result JSON plus "callback". */
@@ -395,8 +395,9 @@ static char *done_event(const char *result_json, const char *callback)
 static void announce(struct wk *w, const struct sk_call *c, const char *json,
 		     const struct sk_result *r, struct started *mine);
 
-static int commit_result(struct wk *w, const struct sk_call *c,
-			 struct sk_result *r, struct started *mine)
+static int commit_result(struct wk *w, struct sk_inbox *ib,
+			 const struct sk_call *c, struct sk_result *r,
+			 struct started *mine)
 {
 	char *json;
 	int rc = -EIO;
@@ -405,8 +406,8 @@ static int commit_result(struct wk *w, const struct sk_call *c,
 	if (!json)
 		return -ENOMEM;
 	for (int tries = 0; tries < 20; tries++) {
-		rc = sk_kv_create(w->n, SK_B_RESULTS, r->id, json, strlen(json),
-				  NULL);
+		rc = sk_kv_create_in(w->n, ib, SK_B_RESULTS, r->id, json,
+				     strlen(json), NULL);
 		if (rc == 0 || rc == -EEXIST || rc == -EMSGSIZE ||
 		    rc == -EINVAL)
 			break;
@@ -425,7 +426,7 @@ static int commit_result(struct wk *w, const struct sk_call *c,
 		free(r->reason);
 		r->reason = strdup("output too large for the NATS server's "
 				   "max_payload");
-		return commit_result(w, c, r, mine);
+		return commit_result(w, ib, c, r, mine);
 	}
 	if (rc == -EEXIST) {
 		free(json);
@@ -630,7 +631,7 @@ static int start_early(struct wk *w, int slot, const struct sk_call *c,
 				      "0");
 	if (s == NATS_OK)
 		s = natsConnection_PublishMsg(w->n->nc, m);
-	natsMsg_Destroy(m);
+	sk_msg_free(m);
 	if (s != NATS_OK) {
 		sk_callrec_free(&mine->rec);
 		return sk_nats_errno(s);
@@ -663,12 +664,12 @@ static int finish_early(struct wk *w, int slot, const struct sk_call *c,
 		if (sl_len <= tail ||
 		    strcmp(subj + sl_len - tail, c->id) != 0 ||
 		    subj[sl_len - tail - 1] != '.') {
-			natsMsg_Destroy(m);
+			sk_msg_free(m);
 			continue;
 		}
 		o = json_loadb(natsMsg_GetData(m),
 			       (size_t)natsMsg_GetDataLength(m), 0, NULL);
-		natsMsg_Destroy(m);
+		sk_msg_free(m);
 		e = o ? json_object_get(o, "error") : NULL;
 		q = o ? json_object_get(o, "seq") : NULL;
 		if (e) {
@@ -898,8 +899,9 @@ commit:
 			goto out;
 		}
 	}
-	rc = c.replicas > 1 ? commit_vote(w, &c, &r, 0, &mine)
-			    : commit_result(w, &c, &r, &mine);
+	rc = c.replicas > 1
+		     ? commit_vote(w, &c, &r, 0, &mine)
+		     : commit_result(w, &w->slots[slot].ib, &c, &r, &mine);
 	if (rc < 0) {
 		sk_warn("call %s: result not committed (%s): handed back", c.id,
 			strerror(-rc));
@@ -917,7 +919,7 @@ commit:
 			"dropped (duplicate)",
 			c.id);
 	/* The final ack waits for the server: the work is really gone. */
-	if (sk_js_ack(w->n, ack, SK_ACK_ACK, true))
+	if (sk_js_ack_in(w->n, &w->slots[slot].ib, ack, SK_ACK_ACK))
 		sk_warn("call %s: final ack not confirmed", c.id);
 out:
 	set_active(w, slot, NULL);
@@ -958,7 +960,7 @@ static void *slot_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		handle(w, index, j->msg);
-		natsMsg_Destroy(j->msg);
+		sk_msg_free(j->msg);
 		free(j);
 
 		pthread_mutex_lock(&w->lock);
@@ -1625,6 +1627,8 @@ int cmd_worker(int argc, char **argv)
 	for (int i = 0; i < w.nslots; i++) {
 		struct slot_arg *a = malloc(sizeof(*a));
 
+		w.slots[i].ib.sub = w.slots[i].kv_sub;
+		w.slots[i].ib.prefix = w.slots[i].kv_inbox;
 		if (a) {
 			a->w = &w;
 			a->index = i;
