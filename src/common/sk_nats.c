@@ -709,33 +709,6 @@ int sk_kv_create(struct sk_nats *n, enum sk_bucket b, const char *key,
 	return rc == -ESTALE ? -EEXIST : rc;
 }
 
-int sk_kv_update(struct sk_nats *n, enum sk_bucket b, const char *key,
-		 const void *val, size_t len, uint64_t last, uint64_t *rev)
-{
-	if (last == 0)
-		return sk_kv_create(n, b, key, val, len, rev);
-	return kv_write(n, b, key, val, len, 2, last, rev);
-}
-
-int sk_kv_delete(struct sk_nats *n, enum sk_bucket b, const char *key)
-{
-	natsStatus s;
-	int rc = kv_ready(n, b, key);
-
-	if (rc)
-		return rc;
-	s = kvStore_Delete(n->kv[b], key);
-	return s == NATS_NOT_FOUND ? 0 : sk_nats_errno(s);
-}
-
-int sk_kv_exists(struct sk_nats *n, enum sk_bucket b, const char *key)
-{
-	char stream[64], subj[300];
-	jsStreamInfo *si = NULL;
-	jsOptions jo;
-	natsStatus s;
-	int rc = kv_ready(n, b, key);
-
 /*
  * The first member of every cnats 3.x message is its garbage-collector
  * item {next, freeCb} (cnats gc.h: "included as the first field of any
@@ -870,6 +843,33 @@ int sk_kv_create_in(struct sk_nats *n, struct sk_inbox *ib, enum sk_bucket b,
 		return -EEXIST;
 	return sk_kv_create(n, b, key, val, len, rev);
 }
+
+int sk_kv_update(struct sk_nats *n, enum sk_bucket b, const char *key,
+		 const void *val, size_t len, uint64_t last, uint64_t *rev)
+{
+	if (last == 0)
+		return sk_kv_create(n, b, key, val, len, rev);
+	return kv_write(n, b, key, val, len, 2, last, rev);
+}
+
+int sk_kv_delete(struct sk_nats *n, enum sk_bucket b, const char *key)
+{
+	natsStatus s;
+	int rc = kv_ready(n, b, key);
+
+	if (rc)
+		return rc;
+	s = kvStore_Delete(n->kv[b], key);
+	return s == NATS_NOT_FOUND ? 0 : sk_nats_errno(s);
+}
+
+int sk_kv_exists(struct sk_nats *n, enum sk_bucket b, const char *key)
+{
+	char stream[64], subj[300];
+	jsStreamInfo *si = NULL;
+	jsOptions jo;
+	natsStatus s;
+	int rc = kv_ready(n, b, key);
 
 	if (rc)
 		return rc;

@@ -39,6 +39,10 @@ struct slot {
 	 * a message for a subscription being destroyed). */
 	natsSubscription *kv_sub;
 	char kv_inbox[48];
+	/* The same subscription as this slot's reply inbox for the result
+	 * commit and the final AckSync (sk_inbox: one thread switch less
+	 * per round trip than natsConnection_Request). */
+	struct sk_inbox ib;
 };
 
 struct job {
