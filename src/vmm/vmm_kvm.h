@@ -16,7 +16,7 @@ struct vmm__kvm_flavour {
 	uint64_t sfmask;
 	int set_xcr0;	     /* KVM_SET_XCRS with XCR0 = x87|SSE|AVX */
 	int monitor_returns; /* the monitor sets RIP = RCX, RFLAGS = R11 */
-	int cpuid_required;  /* KVM_SET_CPUID2 failing is fatal */
+	int cpuid_required;  /* SET_CPUID2 must work; 0: cold VMs get none */
 };
 
 int vmm__kvm_create(struct vmm *vm, const struct vmm__kvm_flavour *fl);
