@@ -248,7 +248,6 @@ static void worker_perms(FILE *f, const char *id)
 		"$JS.API.DIRECT.GET.KV_sk_results.$KV.sk_results.*.*",
 		"sk.done.>",
 		"sk.reply.>",
-		"_INBOX.>",
 	};
 
 	fprintf(f, "    permissions: {\n      publish: {allow: [");
@@ -257,14 +256,20 @@ static void worker_perms(FILE *f, const char *id)
 	/* Callback URLs ("<id>.cb" in sk_calls) are the gateway's alone: a
 	 * worker writing one could aim the gateway's POST anywhere. */
 	fprintf(f,
-		"\"$KV.sk_results.*.%s\", \"$KV.sk_workers.%s\"], "
+		"\"$KV.sk_results.*.%s\", \"$KV.sk_workers.%s\", "
+		"\"_INBOX_worker-%s.>\"], "
 		"deny: [\"$KV.sk_calls.*.cb\"]}\n",
-		id, id);
-	/* Drain requests for this worker only (sk.ctl.<id>.drain). */
+		id, id, id);
+	/*
+	 * Replies only under its own prefix (sk_nats.c sets it from the
+	 * login), so it cannot watch or race others' replies (JetStream API
+	 * answers carry results); drain requests for this worker only
+	 * (sk.ctl.<id>.drain), answered through allow_responses.
+	 */
 	fprintf(f,
-		"      subscribe: {allow: [\"_INBOX.>\", \"sk.ctl."
-		"%s.drain\"]}\n    }\n",
-		id);
+		"      subscribe: {allow: [\"_INBOX_worker-%s.>\", \"sk.ctl."
+		"%s.drain\"]}\n      allow_responses: true\n    }\n",
+		id, id);
 }
 
 /* The gateway role: the API, functions, calls, tokens, artifacts, work. */
@@ -275,8 +280,9 @@ static void gateway_perms(FILE *f)
 		   "\"$JS.ACK.SUKIMA_DONE.>\", \"$KV.sk_functions.>\", "
 		   "\"$KV.sk_calls.>\", \"$KV." SK_TOKEN_BUCKET ".>\", "
 		   "\"$O.sk_artifacts.>\", \"sk.work.>\", \"sk.ctl."
-		   "*.drain\", \"_INBOX.>\"]}\n"
-		   "      subscribe: {allow: [\"_INBOX.>\", \"sk.reply.>\"]}\n"
+		   "*.drain\", \"_INBOX_gateway.>\"]}\n"
+		   "      subscribe: {allow: [\"_INBOX_gateway.>\", "
+		   "\"sk.reply.>\"]}\n"
 		   "    }\n");
 }
 

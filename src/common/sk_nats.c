@@ -147,14 +147,26 @@ static int split_urls(char *buf, const char **urls)
 	return n > 0 ? n : -EINVAL;
 }
 
+/* A login's name as one subject token (the inbox prefix), or 0. */
+static int inbox_user_ok(const char *u)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+	size_t n = strlen(u);
+
+	return n >= 1 && n <= 64 && strspn(u, ok) == n;
+}
+
 /* TLS and login from (o->sec), else from $SUKIMA_NATS_CREDS. */
-static int apply_sec(const struct sk_nats_opts *o, natsOptions *opts)
+static int apply_sec(struct sk_nats *n, const struct sk_nats_opts *o,
+		     natsOptions *opts)
 {
 	const char *env = getenv("SUKIMA_NATS_CREDS");
 	struct sk_sec sec;
 	char err[600];
 	int rc;
 
+	snprintf(n->inbox, sizeof(n->inbox), "_INBOX");
 	memset(&sec, 0, sizeof(sec));
 	if (o->sec)
 		sec = *o->sec;
@@ -163,6 +175,21 @@ static int apply_sec(const struct sk_nats_opts *o, natsOptions *opts)
 		goto fail;
 	if ((rc = sk_sec_apply(&sec, opts, err, sizeof(err))))
 		goto fail;
+	if (!sec.user[0])
+		return 0;
+	/* Replies (JetStream API answers, acks, pull deliveries) then come
+	 * under a prefix no other login may subscribe to (cmd_init.c). */
+	if (!inbox_user_ok(sec.user)) {
+		sk_warn("nats: user %s cannot name an inbox prefix: replies "
+			"use _INBOX",
+			sec.user);
+		return 0;
+	}
+	snprintf(n->inbox, sizeof(n->inbox), "_INBOX_%s", sec.user);
+	if (natsOptions_SetCustomInboxPrefix(opts, n->inbox) != NATS_OK) {
+		sk_error("nats: cannot set the inbox prefix %s", n->inbox);
+		return -EINVAL;
+	}
 	return 0;
 fail:
 	sk_error("nats: %s", err);
@@ -229,7 +256,7 @@ int sk_nats_connect(struct sk_nats **out, const struct sk_nats_opts *o)
 	natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
 	natsOptions_SetClosedCB(opts, on_closed, n);
 	natsOptions_SetErrorHandler(opts, on_async_error, NULL);
-	if ((rc = apply_sec(o, opts)))
+	if ((rc = apply_sec(n, o, opts)))
 		goto fail;
 
 	deadline = sk_mono_ms() +

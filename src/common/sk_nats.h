@@ -56,6 +56,10 @@ struct sk_nats {
 	kvStore *kv[SK_B__COUNT]; /* valid after sk_nats_setup() */
 	struct sk_cloud_cfg cfg;
 	char *urls;
+	/* Prefix of every reply subject of this connection: "_INBOX", or
+	 * "_INBOX_<user>" for a login, which sukima init's permissions let
+	 * only that login subscribe to (no snooping on others' replies). */
+	char inbox[80];
 	volatile int closing; /* set by sk_nats_close: quiet disconnect */
 	/* The closed callback is the last one cnats runs for a connection:
 	 * sk_nats_close waits for it before freeing what callbacks see. */

@@ -14,9 +14,9 @@
 struct sk_pull {
 	struct sk_nats *n;
 	natsSubscription *sub;
-	char inbox[96];	     /* _INBOX.<id>.* */
-	char reply[96];	     /* _INBOX.<id>.p : pull deliveries */
-	char wake[96];	     /* _INBOX.<id>.w : wake-ups */
+	char inbox[128];     /* <n->inbox>.<id>.* */
+	char reply[128];     /* <n->inbox>.<id>.p : pull deliveries */
+	char wake[128];	     /* <n->inbox>.<id>.w : wake-ups */
 	char next_subj[192]; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> */
 	int left;	     /* messages still expected */
 	int last_status;     /* status that ended the last request */
@@ -34,9 +34,9 @@ int sk_pull_open(struct sk_nats *n, const char *stream, const char *consumer,
 		return -ENOMEM;
 	sk_new_id(id);
 	p->n = n;
-	snprintf(p->inbox, sizeof(p->inbox), "_INBOX.%s.*", id);
-	snprintf(p->reply, sizeof(p->reply), "_INBOX.%s.p", id);
-	snprintf(p->wake, sizeof(p->wake), "_INBOX.%s.w", id);
+	snprintf(p->inbox, sizeof(p->inbox), "%s.%s.*", n->inbox, id);
+	snprintf(p->reply, sizeof(p->reply), "%s.%s.p", n->inbox, id);
+	snprintf(p->wake, sizeof(p->wake), "%s.%s.w", n->inbox, id);
 	if (snprintf(p->next_subj, sizeof(p->next_subj),
 		     "$JS.API.CONSUMER.MSG.NEXT.%s.%s", stream,
 		     consumer) >= (int)sizeof(p->next_subj)) {

@@ -38,7 +38,7 @@ struct slot {
 	 * Lives until the connection is closed (cnats 3.4.1 must never see
 	 * a message for a subscription being destroyed). */
 	natsSubscription *kv_sub;
-	char kv_inbox[48];
+	char kv_inbox[112]; /* <n->inbox>.<random id> */
 	/* The same subscription as this slot's reply inbox for the result
 	 * commit and the final AckSync (sk_inbox: one thread switch less
 	 * per round trip than natsConnection_Request). */
@@ -602,7 +602,7 @@ static int start_early(struct wk *w, int slot, const struct sk_call *c,
 		       struct started *mine)
 {
 	struct slot *sl = &w->slots[slot];
-	char subj[300], reply[128], *json;
+	char subj[300], reply[192], *json;
 	natsMsg *m = NULL;
 	natsStatus s;
 
@@ -1616,11 +1616,11 @@ int cmd_worker(int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < w.nslots; i++) {
-		char id[SK_ID_LEN + 1], subj[64];
+		char id[SK_ID_LEN + 1], subj[128];
 
 		sk_new_id(id);
 		snprintf(w.slots[i].kv_inbox, sizeof(w.slots[i].kv_inbox),
-			 "_INBOX.%s", id);
+			 "%s.%s", w.n->inbox, id);
 		snprintf(subj, sizeof(subj), "%s.*", w.slots[i].kv_inbox);
 		if (natsConnection_SubscribeSync(&w.slots[i].kv_sub, w.n->nc,
 						 subj) != NATS_OK) {

@@ -49,7 +49,11 @@ def _decode_headers(raw):
 class Client:
     """One connection; call methods from one thread only."""
 
-    def __init__(self, url, timeout=5.0, tls_ca=None, user=None, password=None):
+    def __init__(self, url, timeout=5.0, tls_ca=None, user=None, password=None,
+                 inbox=None):
+        # Replies under "_INBOX_<user>" for a login, as sk_nats does:
+        # sukima init lets each login subscribe to its own prefix only.
+        self.inbox = inbox or ("_INBOX_" + user if user else "_INBOX")
         hostport = url.split("://", 1)[-1].split(",")[0]
         host, port = hostport.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
@@ -176,7 +180,7 @@ class Client:
             self.pending.append((s, m))
 
     def request(self, subject, data=b"", headers=None, timeout=5.0):
-        inbox = "_INBOX." + uuid.uuid4().hex
+        inbox = self.inbox + "." + uuid.uuid4().hex
         sid = self.subscribe(inbox)
         try:
             self.publish(subject, data, headers, reply=inbox)

@@ -163,6 +163,41 @@ def test_worker_cannot_aim_callbacks(secure):
         evil.close()
 
 
+def test_worker_cannot_snoop_inboxes(secure):
+    """Each login gets its replies under its own prefix (_INBOX_<user>):
+    a worker credential cannot subscribe to another login's replies (e.g.
+    the gateway's reads of results) nor publish forged replies on them."""
+    s = secure
+    creds = cloud.read_creds(s["sec"], "worker-1")
+    other = cloud.read_creds(s["sec"], "worker-2")["user"]
+    login = s["nats"].login("worker-1")
+    # Its own prefix works (every request below goes through it).
+    with Client(s["nats"].url, **login) as c:
+        assert c.inbox == "_INBOX_" + creds["user"]
+        c.js("STREAM.INFO.KV_sk_functions")
+    for subj in ("_INBOX.>", "_INBOX_gateway.>", "_INBOX_admin.>",
+                 f"_INBOX_{other}.>", ">", "_INBOX_*.>"):
+        with Client(s["nats"].url, **login) as c:
+            c.subscribe(subj)
+            refused(lambda: c.request("$JS.API.INFO", b"", timeout=5))
+    for subj in ("_INBOX.x.y", "_INBOX_gateway.x.y", f"_INBOX_{other}.x.y"):
+        with Client(s["nats"].url, **login) as c:
+            c.publish(subj, b"forged reply")
+            refused(lambda: c.request("$JS.API.INFO", b"", timeout=5))
+    # The old shared inbox is refused outright, requests and all.
+    with Client(s["nats"].url, inbox="_INBOX", **login) as c:
+        refused(lambda: c.js("STREAM.INFO.KV_sk_functions"))
+    # The gateway's own connections use their prefix: it serves, and a
+    # worker may still answer a drain request (allow_responses).
+    r = call(s["gw"].url, "GET", "/system/functions", headers=bearer(s["admin"]))
+    assert r.status == 200, r
+    w = cloud.Worker(s["nats"].url, args=["--creds", str(s["sec"] / "worker-1.creds")]).start()
+    r = call(s["gw"].url, "POST", f"/system/nodes/{creds['id']}/drain",
+             headers=bearer(s["admin"]))
+    assert r.status == 202 and r.json()["state"] == "draining", r
+    assert w.wait(30) == 0, w.log()
+
+
 def test_token_scopes(secure):
     s = secure
     gw = s["gw"].url
