@@ -537,35 +537,61 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-int vmm_jail_find_fds(const char *prefix, int *fds, size_t max)
+/*
+ * One scan for two kinds: descriptors whose link starts with prefix[k] go
+ * to fds[k] (at most max[k]; n[k] found).  A link is read at most once,
+ * and only for anonymous inodes when every prefix is one: readlink in
+ * /proc/self/fd costs a path lookup each (~10 us here), fstat does not.
+ */
+static void find_fds2(const char *const prefix[2], int *const fds[2],
+		      const size_t max[2], size_t n[2])
 {
-	size_t plen = strlen(prefix), n = 0;
-	int fd, misses = 0;
+	int fd, misses = 0, anon_only = 1;
 
-	for (fd = 0; fd < 4096 && misses < 32 && n < max; fd++) {
+	n[0] = n[1] = 0;
+	for (int k = 0; k < 2; k++)
+		if (!prefix[k] || strncmp(prefix[k], "anon_inode:", 11) != 0)
+			anon_only = 0;
+	for (fd = 0;
+	     fd < 4096 && misses < 32 && (n[0] < max[0] || n[1] < max[1]);
+	     fd++) {
 		char path[40], target[64];
 		struct stat st;
 		ssize_t len;
 
-		/* fstat is cheaper than a readlink: only anonymous inodes
-		 * (no file type bits) can be KVM objects. */
 		if (fstat(fd, &st) < 0) {
 			misses++;
 			continue;
 		}
 		misses = 0;
-		if ((st.st_mode & S_IFMT) != 0 &&
-		    strncmp(prefix, "anon_inode:", 11) == 0)
+		/* Only anonymous inodes (no file type bits) are KVM objects. */
+		if ((st.st_mode & S_IFMT) != 0 && anon_only)
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		len = readlink(path, target, sizeof(target) - 1);
 		if (len <= 0)
 			continue;
 		target[len] = '\0';
-		if (strncmp(target, prefix, plen) == 0)
-			fds[n++] = fd;
+		for (int k = 0; k < 2; k++) {
+			if (prefix[k] && n[k] < max[k] &&
+			    strncmp(target, prefix[k], strlen(prefix[k])) ==
+				    0) {
+				fds[k][n[k]++] = fd;
+				break;
+			}
+		}
 	}
-	return (int)n;
+}
+
+int vmm_jail_find_fds(const char *prefix, int *fds, size_t max)
+{
+	const char *const p[2] = {prefix, NULL};
+	int *const f[2] = {fds, NULL};
+	const size_t m[2] = {max, 0};
+	size_t n[2];
+
+	find_fds2(p, f, m, n);
+	return (int)n[0];
 }
 
 /*
@@ -604,7 +630,13 @@ int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
 		.netns = getenv("SUKIMA_JAIL_NETNS"),
 	};
 	const char *tpl = getenv("SUKIMA_JAIL_NSPID");
-	int vcpu[16], vm[4], n, m;
+	int vcpu[16], vm[4];
+	const char *const kinds[2] = {"anon_inode:kvm-vcpu",
+				      "anon_inode:kvm-vm"};
+	int *const found[2] = {vcpu, vm};
+	const size_t max[2] = {sizeof(vcpu) / sizeof(vcpu[0]),
+			       sizeof(vm) / sizeof(vm[0])};
+	size_t n[2];
 
 	if (!jail) {
 		jail_applied = 0;
@@ -612,17 +644,12 @@ int vmm_jail_monitor(int jail, enum vmm_jail_prio prio, int in_fd,
 			jail_applied = VMM_JAIL_DID_PRIO;
 		return 0;
 	}
-	n = vmm_jail_find_fds("anon_inode:kvm-vcpu", vcpu,
-			      sizeof(vcpu) / sizeof(vcpu[0]));
-	m = vmm_jail_find_fds("anon_inode:kvm-vm", vm,
-			      sizeof(vm) / sizeof(vm[0]));
-	if (n < 0 || m < 0)
-		return n < 0 ? n : m;
+	find_fds2(kinds, found, max, n); /* both kinds, one scan */
 	cfg.ns_pid = tpl ? atoi(tpl) : 0;
 	cfg.kvm_fds = vcpu;
-	cfg.n_kvm_fds = (size_t)n;
+	cfg.n_kvm_fds = n[0];
 	cfg.keep_fds = vm;
-	cfg.n_keep_fds = (size_t)m;
+	cfg.n_keep_fds = n[1];
 	return vmm_jail_enter(&cfg);
 }
 
