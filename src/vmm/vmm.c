@@ -345,6 +345,7 @@ int vmm_load(struct vmm *vm, const uint8_t *buf, size_t len, int argc,
 		snprintf(vm->err, sizeof(vm->err), "%s", why);
 		return r;
 	}
+	vmm_mem_huge_image(m, elf.lo + bias, elf.hi + bias);
 	for (unsigned s = 0; s < elf.nseg; s++) {
 		const struct vmm_elf_seg *g = &elf.seg[s];
 		uint8_t *p = vmm_mem_ptr(m, vmm_gaddr(g->vaddr + bias),

@@ -234,6 +234,28 @@ void vmm_mem_fini(struct vmm_mem *m)
 	m->memfd = -1;
 }
 
+/* At least this much of a 2 MiB block: measured break-even here lies
+ * between a 2 KiB image (+180 us with a huge page) and 800 KiB (-220 us). */
+#define HUGE_IMAGE_MIN (VMM_LARGE_PAGE / 4)
+
+void vmm_mem_huge_image(struct vmm_mem *m, uint64_t lo, uint64_t hi)
+{
+	uint64_t blk = lo & ~(VMM_LARGE_PAGE - 1);
+
+	if (m->file || lo >= hi || hi > m->size)
+		return;
+	for (; blk < hi; blk += VMM_LARGE_PAGE) {
+		uint64_t a = lo > blk ? lo : blk;
+		uint64_t b =
+			hi < blk + VMM_LARGE_PAGE ? hi : blk + VMM_LARGE_PAGE;
+
+		if (blk < VMM_GA_SYS_END || blk + VMM_LARGE_PAGE > m->guard ||
+		    b - a < HUGE_IMAGE_MIN)
+			continue;
+		(void)madvise(m->host + blk, VMM_LARGE_PAGE, MADV_HUGEPAGE);
+	}
+}
+
 void vmm_mem_set_image(struct vmm_mem *m, uint64_t lo, uint64_t hi)
 {
 	m->image_lo = lo;

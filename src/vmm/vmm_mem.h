@@ -74,6 +74,15 @@ int vmm_mem_freeze(struct vmm_mem *m);
 int vmm_mem_reset(struct vmm_mem *m);
 
 /*
+ * vmm_mem_huge_image(m, lo, hi): before the ELF image [lo, hi) is copied in,
+ * asks for transparent huge pages on the 2 MiB blocks it mostly fills (cold,
+ * anonymous memory only).  One host page and one KVM mapping then serve a
+ * large image instead of a fault per 4 KiB page; a small one is left alone
+ * (zeroing 2 MiB costs more than its few faults).
+ */
+void vmm_mem_huge_image(struct vmm_mem *m, uint64_t lo, uint64_t hi);
+
+/*
  * vmm_mem_set_image(m, lo, hi): records the ELF image [lo, hi) and puts the
  * program break right after it.  Call once, after loading.
  */
