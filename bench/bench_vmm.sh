@@ -124,6 +124,12 @@ END {
 		    cell(b, ms(med[b])), ratio(med[a], med[b]), t)
 		row("  p99", cell(a, ms(p99[a])), cell(b, ms(p99[b])),
 		    ratio(p99[a], p99[b]), "")
+		# The monitor runs at SCHED_IDLE: on a busy machine its wall
+		# clock measures the other load; its CPU time does not.
+		row("  CPU time (user+sys, median)", cell(a, ms(cpu[a])),
+		    cell(b, ms(cpu[b])), ratio(cpu[a], cpu[b]), "")
+		row("  fastest run", cell(a, ms(mn[a])), cell(b, ms(mn[b])),
+		    ratio(mn[a], mn[b]), "")
 	}
 	for (i = 1; i <= 2; i++) {
 		k = "inproc-" v[i] "-"
