@@ -525,6 +525,27 @@ static void set_call_headers(struct gw_req *r, const struct sk_result *res)
 		gw_resp_header(r, "X-Worker", res->worker);
 }
 
+/*
+ * Read the committed result of (c) from sk_results into c->result.  A
+ * worker that takes over a call whose first worker died between commit
+ * and announce may not read results (docs/security.md): it sends an empty
+ * reply, meaning "committed, read it".  Also tried before a 504, should
+ * that reply be lost too.  0 or -errno.
+ */
+static int stored_result(struct gw *g, struct gw_call *c)
+{
+	char *val = NULL;
+	size_t len = 0;
+	int rc = sk_kv_get(g->n, SK_B_RESULTS, c->id, &val, &len, NULL);
+
+	if (rc)
+		return rc;
+	free(c->result);
+	c->result = val;
+	c->result_len = len;
+	return 0;
+}
+
 int gw_api_finish_call(struct gw_req *r)
 {
 	struct gw_call *c = r->call;
@@ -535,6 +556,13 @@ int gw_api_finish_call(struct gw_req *r)
 
 	switch (c->state) {
 	case GW_CALL_DONE:
+		if (c->result_len == 0 && stored_result(r->g, c) != 0) {
+			gw_resp_header(r, "X-Call-Id", c->id);
+			return gw_respond_error(
+				r, 502,
+				"the call's result was announced "
+				"but cannot be read");
+		}
 		break;
 	case GW_CALL_NOSTART:
 		gw_resp_header(r, "X-Call-Id", c->id);
@@ -544,6 +572,8 @@ int gw_api_finish_call(struct gw_req *r)
 			"ms (cancelled)",
 			(long long)r->g->o.start_wait_ms);
 	case GW_CALL_TIMEOUT:
+		if (stored_result(r->g, c) == 0)
+			break;
 		gw_resp_header(r, "X-Call-Id", c->id);
 		return gw_respond_error(r, 504,
 					"no result within the function's "

@@ -137,6 +137,23 @@ static char *callback_url(struct gw *g, const char *data, int len,
 	return url;
 }
 
+/*
+ * An empty completion event: a worker that took over a call whose first
+ * worker died between commit and announce says the result is committed
+ * (the worker role may not read it).  Read it here: 0, or -ENOENT (no
+ * such result) or another -errno (try again later).
+ */
+static int stored_event(struct gw *g, natsMsg *m, char **val, size_t *len)
+{
+	const char *subj = natsMsg_GetSubject(m);
+	size_t pre = strlen(SK_SUBJ_DONE);
+
+	if (!subj || strncmp(subj, SK_SUBJ_DONE, pre) != 0 ||
+	    !sk_valid_id(subj + pre))
+		return -ENOENT;
+	return sk_kv_get(g->n, SK_B_RESULTS, subj + pre, val, len, NULL);
+}
+
 static void handle(struct gw *g, CURL *h, natsMsg *m)
 {
 	const char *data = natsMsg_GetData(m);
@@ -144,13 +161,33 @@ static void handle(struct gw *g, CURL *h, natsMsg *m)
 	struct sk_result r;
 	char err[128], nak[64];
 	uint64_t delivered = 1;
-	char *url;
+	char *url, *stored = NULL;
 
+	if (len <= 0) {
+		size_t l = 0;
+		int rc = stored_event(g, m, &stored, &l);
+
+		if (rc) {
+			sk_warn("completion event %s: empty, %s (%s)",
+				natsMsg_GetSubject(m),
+				rc == -ENOENT ? "no result stored"
+					      : strerror(-rc),
+				rc == -ENOENT ? "dropped" : "later");
+			js_ack(g, m,
+			       rc == -ENOENT ? "+TERM"
+					     : "-NAK {\"delay\":1000000000}",
+			       0);
+			return;
+		}
+		data = stored;
+		len = (int)l;
+	}
 	if (sk_result_parse(&r, data, (size_t)(len < 0 ? 0 : len), err,
 			    sizeof(err))) {
 		sk_warn("completion event %s: %s (dropped)",
 			natsMsg_GetSubject(m), err);
 		js_ack(g, m, "+TERM", 0);
+		free(stored);
 		return;
 	}
 	url = callback_url(g, data, len, r.id);
@@ -165,6 +202,7 @@ static void handle(struct gw *g, CURL *h, natsMsg *m)
 	if (!url) {
 		js_ack(g, m, "+ACK", 0);
 		sk_result_free(&r);
+		free(stored);
 		return;
 	}
 	sk_js_ack_meta(natsMsg_GetReply(m), &delivered, NULL, NULL);
@@ -183,6 +221,7 @@ static void handle(struct gw *g, CURL *h, natsMsg *m)
 	}
 	free(url);
 	sk_result_free(&r);
+	free(stored);
 }
 
 /*

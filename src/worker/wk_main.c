@@ -441,6 +441,15 @@ static int commit_result(struct wk *w, struct sk_inbox *ib,
 		free(json);
 		return rc;
 	}
+#ifdef WK_TEST_HOOKS
+	/* A PC that dies between commit and announce (lost-announce tests). */
+	if (getenv("SUKIMA_TEST_DIE_COMMITTED_FN") &&
+	    !strcmp(getenv("SUKIMA_TEST_DIE_COMMITTED_FN"), c->function)) {
+		sk_warn("call %s: test hook: this worker dies after the commit",
+			c->id);
+		raise(SIGKILL);
+	}
+#endif
 	/* First result wins: only the winner answers the caller. */
 	announce(w, c, json, r, mine);
 	free(json);
@@ -552,24 +561,23 @@ static int replica_gate(struct wk *w, const struct sk_call *c, const char *ack,
 }
 
 /*
- * A committed result whose worker may have died before it announced it:
- * send the reply, the completion event (de-duplicated by id) and the final
- * record again, so no caller, callback or record waits for ever.
+ * A committed result whose worker may have died before it announced it.
+ * The worker role may not read it (others' results), so say only that it
+ * exists: an empty sync reply and an empty completion event, the latter
+ * de-duplicated by the call id against the event the first worker may
+ * have published.  The gateway reads the result itself and answers the
+ * caller or delivers the callback (gw_api.c, gw_callbacks.c); the record
+ * is left to sk_results, which GET /system/invocations reads first.
  */
 static void reannounce(struct wk *w, const struct sk_call *c)
 {
-	struct sk_result r;
-	char *val = NULL, err[160];
-	size_t len = 0;
+	char subj[128];
 
-	if (c->replicas > 1 ||
-	    sk_kv_get(w->n, SK_B_RESULTS, c->id, &val, &len, NULL))
-		return;
-	if (sk_result_parse(&r, val, len, err, sizeof(err)) == 0) {
-		announce(w, c, val, &r, NULL);
-		sk_result_free(&r);
-	}
-	free(val);
+	if (c->reply && c->reply[0])
+		natsConnection_Publish(w->n->nc, c->reply, "", 0);
+	snprintf(subj, sizeof(subj), SK_SUBJ_DONE "%s", c->id);
+	if (sk_js_publish(w->n, subj, "", 0, c->id, NULL, NULL, 3, NULL))
+		sk_warn("call %s: re-announcement not published", c->id);
 }
 
 static void result_init(struct wk *w, struct sk_result *r,

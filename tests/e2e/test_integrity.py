@@ -435,3 +435,62 @@ def test_forged_completion_event_not_called_back(env, tmp_path):
         assert bodies == sorted([(fake, b"ABC"), (real, b"XYZ")]), bodies
     finally:
         sink.close()
+
+
+HOOKS_BUILD = os.path.join(cloud.BUILD, "test-hooks", "sukima")
+
+
+def test_lost_announce_completed_under_roles(secured, tmp_path):
+    """A worker that dies between committing a result and announcing it
+    (test-hooks build), under the worker role: the worker that takes the
+    call over may not read the result, yet the sync caller gets it and the
+    callback is delivered (the gateway reads the result itself)."""
+    import threading
+    from gwhttp import CallbackSink
+    if not os.path.exists(HOOKS_BUILD):
+        pytest.skip("build/test-hooks/sukima not built")
+    nats, gw, sec = secured
+    cli_deploy(gw, "up1", cloud.guest("upper"), "--timeout", "10s")
+
+    def dying(i):
+        keep = cloud.SUKIMA
+        cloud.SUKIMA = HOOKS_BUILD  # Worker.start() reads it at spawn time
+        try:
+            return worker(nats, tmp_path, f"dies{i}",
+                          ["--creds", str(sec / f"worker-{i}.creds")],
+                          env={"SUKIMA_TEST_DIE_COMMITTED_FN": "up1"})
+        finally:
+            cloud.SUKIMA = keep
+
+    def died(w):
+        cloud.wait_for(lambda: not w.running(), 30, interval=0.1,
+                       what="the hooked worker to die")
+        assert "dies after the commit" in w.log(), w.log()[-800:]
+
+    sink = CallbackSink()
+    try:
+        # An async call with a callback: committed, never announced.
+        w1 = dying(1)
+        r = call(gw.url, "POST", "/async-function/up1", b"cb",
+                 {"X-Callback-Url": sink.url})
+        assert r.status == 202, r
+        acid = r.json()["id"]
+        died(w1)
+        # A sync call: the same.
+        w2 = dying(2)
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=invoke(gw, "up1", b"sync")))
+        t.start()
+        died(w2)
+        # An honest worker takes both over once their leases end.
+        worker(nats, tmp_path, "takes-over",
+               ["--creds", str(sec / "worker-3.creds")])
+        t.join(90)
+        assert not t.is_alive()
+        r = got["r"]
+        assert r.status == 200 and r.body == b"SYNC", r
+        cb = sink.wait(1)
+        assert [(h["x-call-id"], b) for h, b in cb] == [(acid, b"CB")], cb
+        assert record(gw, acid)["status"] == "succeeded"
+    finally:
+        sink.close()
