@@ -185,7 +185,7 @@ static int apply_sec(struct sk_nats *n, const struct sk_nats_opts *o,
 			sec.user);
 		return 0;
 	}
-	snprintf(n->inbox, sizeof(n->inbox), "_INBOX_%s", sec.user);
+	snprintf(n->inbox, sizeof(n->inbox), "_INBOX_%.64s", sec.user);
 	if (natsOptions_SetCustomInboxPrefix(opts, n->inbox) != NATS_OK) {
 		sk_error("nats: cannot set the inbox prefix %s", n->inbox);
 		return -EINVAL;
