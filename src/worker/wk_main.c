@@ -978,7 +978,17 @@ static void *slot_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		w->busy--;
 		pthread_mutex_unlock(&w->lock);
-		sk_pull_wake(w->pull); /* a slot is free: pull again */
+		/*
+		 * A slot is free: wake the fetch loop to pull again, unless
+		 * a pull request is still out.  Its next delivery or its end
+		 * (a status message, or the loop's 100 ms wait) wakes the
+		 * loop anyway, which then counts the free slots: the wake-up
+		 * would only cost a round trip through NATS and two thread
+		 * switches.  The busy count is lowered first, so a delivery
+		 * that ends the request sees this slot free.
+		 */
+		if (!sk_pull_waiting(w->pull))
+			sk_pull_wake(w->pull);
 	}
 }
 
