@@ -57,9 +57,11 @@ struct wk_exec_res {
  * Choose the execution mode: (max_warm) > 0 keeps up to that many idle
  * `sukima-vmm --serve` monitors (warm micro-VMs restored from a snapshot
  * per invocation, docs/guest-abi.md "Serve protocol"), 0 runs every
- * invocation cold.  Call once before wk_exec_run().
+ * invocation cold.  (max_warm_mem) bounds the guest memory, in bytes, that
+ * the idle ones may hold together; the least recently used are ended to
+ * stay within both bounds.  Call once before wk_exec_run().
  */
-void wk_exec_init(int max_warm);
+void wk_exec_init(int max_warm, uint64_t max_warm_mem);
 
 /*
  * Run (req) to completion: warm when a pooled monitor fits (same ELF,

@@ -38,20 +38,23 @@ struct vm {
 	pid_t pid;
 	int to, from, err; /* its stdin, stdout, stderr */
 	int64_t last_used;
+	uint64_t mem; /* its guest memory, bytes: what --warm-mem bounds */
 	struct vm *next;
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm *idle_list;
 static int idle_count, max_idle;
+static uint64_t idle_mem, max_idle_mem; /* guest memory of the idle ones */
 /* Functions that never read stdin: no snapshot, always cold. */
 static unsigned char cold_keys[COLD_KEYS_MAX][32];
 static int cold_count;
 static uint64_t n_warm, n_cold, n_started;
 
-void wk_exec_init(int max_warm)
+void wk_exec_init(int max_warm, uint64_t max_warm_mem)
 {
 	max_idle = max_warm > 0 ? max_warm : 0;
+	max_idle_mem = max_warm_mem;
 }
 
 void wk_exec_stats(uint64_t *warm, uint64_t *cold, uint64_t *started)
@@ -141,6 +144,7 @@ static struct vm *take(const unsigned char key[32])
 			v = *pp;
 			*pp = v->next;
 			idle_count--;
+			idle_mem -= v->mem;
 			break;
 		}
 	pthread_mutex_unlock(&pool_lock);
@@ -149,29 +153,44 @@ static struct vm *take(const unsigned char key[32])
 
 static void give_back(struct vm *v)
 {
-	struct vm *victim = NULL, **pp, **oldest = NULL;
+	struct vm *victims = NULL, **pp, **oldest;
 
 	v->last_used = sk_mono_ms();
 	pthread_mutex_lock(&pool_lock);
-	if (idle_count >= max_idle) {
-		/* Full: the least recently used one makes room. */
+	/* Bounded twice: by count (--warm) and by the guest memory the idle
+	 * ones may hold (--warm-mem).  The least recently used make room. */
+	while (idle_list &&
+	       (idle_count >= max_idle || idle_mem + v->mem > max_idle_mem)) {
+		oldest = NULL;
 		for (pp = &idle_list; *pp; pp = &(*pp)->next)
 			if (!oldest || (*pp)->last_used < (*oldest)->last_used)
 				oldest = pp;
-		if (oldest) {
-			victim = *oldest;
-			*oldest = victim->next;
-			idle_count--;
-		}
+		struct vm *victim = *oldest;
+		*oldest = victim->next;
+		idle_count--;
+		idle_mem -= victim->mem;
+		victim->next = victims;
+		victims = victim;
 	}
-	v->next = idle_list;
-	idle_list = v;
-	idle_count++;
+	if (idle_count < max_idle && idle_mem + v->mem <= max_idle_mem) {
+		v->next = idle_list;
+		idle_list = v;
+		idle_count++;
+		idle_mem += v->mem;
+	} else {
+		/* Alone bigger than the bound: not kept. */
+		v->next = victims;
+		victims = v;
+	}
 	pthread_mutex_unlock(&pool_lock);
 	/* Idle micro-VMs hold nothing of value: no waiting for a clean exit
 	 * on the path that answers a call. */
-	if (victim)
-		vm_end(victim, 1);
+	while (victims) {
+		struct vm *next = victims->next;
+
+		vm_end(victims, 1);
+		victims = next;
+	}
 }
 
 static int is_cold_key(const unsigned char key[32])
@@ -281,6 +300,7 @@ static int vm_start(const struct wk_exec_req *req, const unsigned char key[32],
 		goto fail;
 	}
 	memcpy(v->key, key, 32);
+	v->mem = (uint64_t)req->call->mem_mib << 20;
 	v->pid = pid;
 	v->to = in[1];
 	v->from = o[0];
@@ -589,6 +609,7 @@ void wk_exec_housekeeping(int64_t idle_ms)
 			v->next = old;
 			old = v;
 			idle_count--;
+			idle_mem -= v->mem;
 		} else {
 			pp = &(*pp)->next;
 		}

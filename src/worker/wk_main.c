@@ -1257,6 +1257,9 @@ static void usage(FILE *f)
 		"long (default: never)\n"
 		"  --warm N             idle warm micro-VMs kept (default: 2 "
 		"per slot; 0 = always cold)\n"
+		"  --warm-mem SIZE      guest memory the idle warm micro-VMs "
+		"may hold together\n"
+		"                       (default: --mem)\n"
 		"  --trusted-keys F|D   run only code signed by these Ed25519 "
 		"keys (a .pub file,\n"
 		"                       a file of key lines, or a directory "
@@ -1329,6 +1332,7 @@ int cmd_worker(int argc, char **argv)
 		{"connect-timeout", required_argument, NULL, 't'},
 		{"monitor", required_argument, NULL, 'M'},
 		{"warm", required_argument, NULL, 'W'},
+		{"warm-mem", required_argument, NULL, 'w'},
 		{"trusted-keys", required_argument, NULL, 'K'},
 		{"drain", required_argument, NULL, 'D'},
 #ifdef WK_TEST_LIE
@@ -1349,7 +1353,7 @@ int cmd_worker(int argc, char **argv)
 	char durable[64], cache_buf[PATH_MAX], conn_name[160], ctl[96];
 	natsSubscription *ctl_sub = NULL;
 	int64_t lease_ms = 3000, grace_ms = 10000, connect_ms = -1;
-	uint64_t mem = 0;
+	uint64_t mem = 0, warm_mem = 0;
 	long slots = wk_host_cpus(), attempts = 5, warm = -1;
 	struct wk w;
 	struct sk_sec sec;
@@ -1452,6 +1456,16 @@ int cmd_worker(int argc, char **argv)
 			if (*end || warm < 0 || warm > 4096) {
 				fprintf(stderr, "sukima worker: --warm must be "
 						"0..4096\n");
+				return 2;
+			}
+			break;
+		case 'w':
+			if (sk_parse_size(optarg, &warm_mem) ||
+			    warm_mem < (1 << 20)) {
+				fprintf(stderr,
+					"sukima worker: bad --warm-mem "
+					"'%s' (e.g. 1G, 512M)\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -1558,8 +1572,10 @@ int cmd_worker(int argc, char **argv)
 	snprintf(w.self.version, sizeof(w.self.version), "%s", SK_VERSION);
 	w.nslots = (int)slots;
 	w.grace_ms = grace_ms;
-	/* Warm micro-VMs kept idle: two per slot unless told. */
-	wk_exec_init(warm < 0 ? 2 * (int)slots : (int)warm);
+	/* Warm micro-VMs kept idle: two per slot unless told, holding at most
+	 * the memory lent to functions unless told. */
+	wk_exec_init(warm < 0 ? 2 * (int)slots : (int)warm,
+		     warm_mem ? warm_mem : (uint64_t)w.self.mem_mib << 20);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 

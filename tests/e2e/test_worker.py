@@ -485,6 +485,29 @@ def test_warm_pool_eviction_and_exit_leave_no_monitor(env, tmp_path):
     cloud.wait_for(lambda: not procs_with(w.cache), 10, what="monitors gone")
 
 
+@pytest.mark.parametrize("warm_mem,idle", [(None, 3), ("100M", 1)])
+def test_warm_pool_memory_bound(env, tmp_path, warm_mem, idle):
+    """--warm-mem bounds the guest memory idle warm micro-VMs hold: three
+    64 MiB specs leave three idle monitors without it, one under 100M."""
+    if not cloud.vmm_serves():
+        pytest.skip("this monitor build has no warm path")
+    nats, c = env
+    args = ["--warm", "8"] + (["--warm-mem", warm_mem] if warm_mem else [])
+    w = cloud.Worker(nats.url, name="wm", slots=1, tmpdir=tmp_path,
+                     args=args).start()
+    upper = upload(nats, cloud.guest("upper"))
+    for i in range(3):
+        s = call_spec(upper, env={"Http_Query": "v=%d" % i})
+        submit(c, s, b"m%d" % i)
+        assert out(wait_result(c, s["id"])) == b"M%d" % i
+    monitors = lambda: [p for p in procs_with(w.cache) if p != w.pid]  # noqa: E731
+    cloud.wait_for(lambda: len(monitors()) == idle, 10,
+                   what="%d idle monitor(s)" % idle)
+    time.sleep(0.3)  # and it stays so: nothing else is pending
+    assert len(monitors()) == idle, monitors()
+    assert w.term() == 0
+
+
 def test_consumer_deleted_is_recreated(env, tmp_path):
     """An operator deletes the work consumer: the worker sets it up again and goes on."""
     nats, c = env
