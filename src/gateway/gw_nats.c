@@ -338,8 +338,16 @@ int gw_live_workers(struct gw *g)
 	live = g->live_workers;
 	at = g->workers_at_ms;
 	pthread_mutex_unlock(&g->lock);
-	/* A worker that joined a moment ago must not cost a 503. */
-	if (live == 0 && sk_mono_ms() - at > 100) {
+	/*
+	 * A worker that joined a moment ago must not cost a 503: a zero is
+	 * always checked again before it is believed, even when the last
+	 * count is fresh, since that count may have been taken just before
+	 * the worker's entry appeared (a caller that saw the worker in
+	 * /system/nodes would then get "no live worker").  The check costs
+	 * one KV listing, only on the path that is about to fail.
+	 */
+	(void)at;
+	if (live == 0) {
 		refresh_workers(g);
 		pthread_mutex_lock(&g->lock);
 		live = g->live_workers;
