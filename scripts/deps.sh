@@ -3,8 +3,9 @@
 #
 # Idempotent: when everything is present it prints nothing and exits 0.
 # Only apt-get is used; nothing else is ever downloaded, except the Debian
-# kernel package for the standard-KVM test machine (scripts/qemu-kernel.sh),
-# which also comes from the Debian archive through apt-get.
+# kernel package for the standard-KVM test machine (scripts/stdkvm-kernel.sh,
+# into a cache dir, not installed), which also comes from the Debian archive
+# through apt-get.
 set -eu
 
 PKGS="
@@ -48,16 +49,18 @@ for p in $PKGS; do
 	fi
 done
 
-[ -z "$missing" ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-	SUDO=sudo
-else
-	SUDO=
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		SUDO=sudo
+	else
+		SUDO=
+	fi
+	echo "deps: installing:$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-echo "deps: installing:$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The Debian kernel the standard-KVM tests boot in QEMU (quiet when cached).
+exec "$(dirname "$0")/stdkvm-kernel.sh"
