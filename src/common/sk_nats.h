@@ -133,6 +133,7 @@ int sk_kv_put(struct sk_nats *n, enum sk_bucket b, const char *key,
  */
 int sk_kv_create(struct sk_nats *n, enum sk_bucket b, const char *key,
 		 const void *val, size_t len, uint64_t *rev);
+
 /*
  * natsMsg_Destroy, but the memory is freed on this thread.  cnats hands
  * every message to its garbage-collector thread and wakes that thread

@@ -11,8 +11,14 @@
 #define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
 #define PAGE_UP(x)   (((x) + PAGE - 1) & ~(PAGE - 1))
 
-/* Runs this long are given back to the host rather than memset. */
-#define ZERO_BY_MADVISE (64 * PAGE)
+/*
+ * Runs this long are given back to the host rather than memset.  Below 2
+ * MiB a guest that frees and reuses memory (malloc churn) would pay a page
+ * fault through the nested MMU for every page it touches again: memset is
+ * ~9x faster there (mmapchurn: 0.72 s -> 0.08 s on PVM, 12 s -> 1.2 s
+ * under QEMU), and the pages stay within the fixed guest size anyway.
+ */
+#define ZERO_BY_MADVISE VMM_LARGE_PAGE
 
 static int bit_get(const uint8_t *b, uint64_t i)
 {
