@@ -19,9 +19,6 @@ int cli_init_secrets(const char *dir, int workers, const char *hosts,
 /* `sukima up`'s data dir: ${XDG_DATA_HOME:-$HOME/.local/share}/sukima. */
 int cli_init_default_dir(char *out, size_t cap);
 
-/* mkdir -p with mode 0700; 0 or -1 with errno. */
-int cli_mkdirs(const char *path);
-
 struct sk_nats;
 /*
  * Store token (tok)'s record (hash, scopes, name) in sk_tokens (created

@@ -352,27 +352,6 @@ static int add_hosts(char *san, size_t cap, size_t n, const char *hosts)
 	return rc;
 }
 
-int cli_mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 int cli_init_secrets(const char *dir, int workers, const char *hosts, int quiet)
 {
 	char host[256] = "localhost", san[1024], path[PATH_MAX];
@@ -600,9 +579,10 @@ int cmd_init(int argc, char **argv)
 			dir);
 		return 1;
 	}
-	if (cli_mkdirs(dir)) {
+	rc = sk_mkdir_p(dir, 0700);
+	if (rc) {
 		fprintf(stderr, "sukima init: cannot create %s: %s\n", dir,
-			strerror(errno));
+			strerror(-rc));
 		return 1;
 	}
 	rc = cli_init_secrets(dir, workers, hosts[0] ? hosts : NULL, 0);

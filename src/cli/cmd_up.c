@@ -87,27 +87,6 @@ static void up_usage(FILE *f)
 
 /* --- small helpers ------------------------------------------------------------ */
 
-static int mkdirs(const char *dir)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Bind 127.0.0.1:port (0 = any) to learn whether/which port is free. */
 static int probe_port(int port)
 {
@@ -741,7 +720,7 @@ int cmd_up(int argc, char **argv)
 	{
 		char logs[PATH_MAX + 8];
 		snprintf(logs, sizeof(logs), "%s/logs", u.data);
-		rc = mkdirs(logs);
+		rc = sk_mkdir_p(logs, 0755);
 		if (rc) {
 			fprintf(stderr, "sukima up: cannot create %s: %s\n",
 				logs, strerror(-rc));

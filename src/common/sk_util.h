@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The version every component reports (membership, /system/info). */
 #define SK_VERSION "0.1.0"
@@ -44,5 +45,11 @@ int sk_sha256_file(const char *path, char hex[65], uint64_t *size);
 
 /* Parse a size "64", "64k", "64M", "1G" (powers of 1024) into bytes. */
 int sk_parse_size(const char *s, uint64_t *out);
+
+/*
+ * mkdir -p: creates (dir) and its missing parents with (mode); existing
+ * ones are left as they are.  Returns 0 or -errno.
+ */
+int sk_mkdir_p(const char *dir, mode_t mode);
 
 #endif

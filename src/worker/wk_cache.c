@@ -28,30 +28,9 @@ static char cache_dir[PATH_MAX];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct verified *verified_list;
 
-static int mkdir_p(const char *dir)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int wk_cache_init(const char *dir)
 {
-	int rc = mkdir_p(dir);
+	int rc = sk_mkdir_p(dir, 0700);
 
 	if (rc)
 		return rc;
