@@ -396,22 +396,48 @@ out:
 	return rc;
 }
 
+static void fn_free(struct cli_fn *f)
+{
+	free(f->name);
+	free(f->lang);
+	free(f->handler);
+	free(f->artifact);
+	free(f->argv0);
+	json_decref(f->env);
+	json_decref(f->args);
+}
+
 void cli_manifest_free(struct cli_manifest *m)
 {
-	for (size_t i = 0; m->fns && i < m->n; i++) {
-		struct cli_fn *f = &m->fns[i];
-		free(f->name);
-		free(f->lang);
-		free(f->handler);
-		free(f->artifact);
-		free(f->argv0);
-		json_decref(f->env);
-		json_decref(f->args);
-	}
+	for (size_t i = 0; m->fns && i < m->n; i++)
+		fn_free(&m->fns[i]);
 	free(m->fns);
 	free(m->path);
 	free(m->gateway);
 	memset(m, 0, sizeof(*m));
+}
+
+int cli_manifest_filter(const char *cmd, struct cli_manifest *m,
+			const char *filter)
+{
+	size_t keep = m->n;
+
+	if (!filter)
+		return 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->fns[i].name, filter))
+			keep = i;
+	if (keep == m->n) {
+		fprintf(stderr, "sukima %s: no function '%s' in %s\n", cmd,
+			filter, m->path ? m->path : CLI_MANIFEST_DEFAULT);
+		return 1;
+	}
+	for (size_t i = 0; i < m->n; i++)
+		if (i != keep)
+			fn_free(&m->fns[i]);
+	m->fns[0] = m->fns[keep];
+	m->n = 1;
+	return 0;
 }
 
 /* Read (path) whole and check it is a static x86-64 ELF. */
@@ -594,7 +620,7 @@ int cli_manifest_deploy(int argc, char **argv)
 	struct cli_manifest m;
 	json_t *all = json_array();
 	char err[512];
-	int c, json = 0, build = 1, ret = 0, matched = 0;
+	int c, json = 0, build = 1, ret = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:h", lo, NULL)) != -1) {
@@ -639,13 +665,11 @@ int cli_manifest_deploy(int argc, char **argv)
 	gw = gwopt || getenv("SUKIMA_GATEWAY") || !m.gateway
 		     ? cli_gateway(gwopt)
 		     : m.gateway;
+	ret = cli_manifest_filter("deploy", &m, filter);
 	for (size_t i = 0; i < m.n && !ret; i++) {
 		struct cli_fn *f = &m.fns[i];
 		json_t *out;
 
-		if (filter && strcmp(filter, f->name))
-			continue;
-		matched++;
 		if (build && f->lang && cli_fn_build("deploy", f)) {
 			ret = 1;
 			break;
@@ -664,11 +688,6 @@ int cli_manifest_deploy(int argc, char **argv)
 			       (long long)json_integer_value(
 				       json_object_get(out, "size")));
 		json_array_append_new(all, out);
-	}
-	if (!ret && filter && !matched) {
-		fprintf(stderr, "sukima deploy: no function '%s' in %s\n",
-			filter, file);
-		ret = 1;
 	}
 	if (!ret && json)
 		cli_print_json(all);

@@ -39,6 +39,15 @@ int cli_manifest_load(const char *path, struct cli_manifest *m, char *err,
 void cli_manifest_free(struct cli_manifest *m);
 
 /*
+ * Keep in (m) only the function named (filter); all of them when (filter)
+ * is NULL.  Names are unique (cli_manifest_load), so at most one is kept.
+ * Returns 0, or 1 after one line "sukima (cmd): no function ..." when
+ * none has that name ((m) is then unchanged).
+ */
+int cli_manifest_filter(const char *cmd, struct cli_manifest *m,
+			const char *filter);
+
+/*
  * Build (f) (lang c: make -C handler) and check its artifact is a static
  * x86-64 ELF.  Quiet unless it fails (make's output, then one line).
  * Returns 0 or 1.

@@ -25,7 +25,7 @@ int cmd_build(int argc, char **argv)
 	struct cli_manifest m;
 	struct stat st;
 	json_t *all;
-	int c, json = 0, ret = 0, matched = 0;
+	int c, json = 0, ret = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -62,13 +62,11 @@ int cmd_build(int argc, char **argv)
 		return 2;
 	}
 	all = json_array();
+	ret = cli_manifest_filter("build", &m, filter);
 	for (size_t i = 0; i < m.n && !ret; i++) {
 		struct cli_fn *f = &m.fns[i];
 		uint64_t size = 0;
 
-		if (filter && strcmp(filter, f->name))
-			continue;
-		matched++;
 		if (cli_fn_build("build", f) ||
 		    sk_sha256_file(f->artifact, hex, &size)) {
 			ret = 1;
@@ -86,11 +84,6 @@ int cmd_build(int argc, char **argv)
 			       "x86-64 ELF)\n",
 			       f->lang ? "built" : "checked", f->name,
 			       f->artifact, (unsigned long long)size, hex);
-	}
-	if (!ret && filter && !matched) {
-		fprintf(stderr, "sukima build: no function '%s' in %s\n",
-			filter, path);
-		ret = 1;
 	}
 	if (!ret && json)
 		cli_print_json(all);
