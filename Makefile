@@ -120,6 +120,7 @@ UNIT_TESTS += test_wk_stats
 UNIT_TESTS += test_wk_policy
 UNIT_TESTS += test_sk_sign
 UNIT_TESTS += test_sk_token
+UNIT_TESTS += test_sk_vote
 
 # --- guest programs used by tests: each built three ways -----------------
 # tests/guests/NAME.c -> $(O)/guests/NAME.musl   (musl-gcc -static)

@@ -16,6 +16,20 @@ int sk_vote_same(const struct sk_result *a, const struct sk_result *b)
 		memcmp(a->output, b->output, a->output_len) == 0);
 }
 
+/*
+ * Is v[j] its worker's first vote in (v)?  sk_vote_read gives one vote per
+ * worker (one key each), but the count must not rest on that: a worker
+ * listed twice would otherwise count twice, or once for each of two
+ * outcomes.
+ */
+static int first_of_worker(const struct sk_result *v, size_t j)
+{
+	for (size_t k = 0; k < j; k++)
+		if (strcmp(v[k].worker, v[j].worker) == 0)
+			return 0;
+	return 1;
+}
+
 int sk_vote_majority(const struct sk_result *v, size_t nv, uint32_t n)
 {
 	uint32_t need = n / 2 + 1;
@@ -23,8 +37,11 @@ int sk_vote_majority(const struct sk_result *v, size_t nv, uint32_t n)
 	for (size_t i = 0; i < nv; i++) {
 		uint32_t same = 0;
 
+		if (!first_of_worker(v, i))
+			continue;
 		for (size_t j = 0; j < nv; j++)
-			same += (uint32_t)sk_vote_same(&v[i], &v[j]);
+			same += (uint32_t)(sk_vote_same(&v[i], &v[j]) &&
+					   first_of_worker(v, j));
 		if (same >= need)
 			return (int)i;
 	}

@@ -14,7 +14,7 @@
 int sk_vote_same(const struct sk_result *a, const struct sk_result *b);
 
 /* Index in (v) of an outcome shared by at least (n)/2 + 1 of the (nv)
- * votes, or -1. */
+ * votes, or -1.  A worker has one vote: only its first in (v) counts. */
 int sk_vote_majority(const struct sk_result *v, size_t nv, uint32_t n);
 
 /*
