@@ -34,6 +34,15 @@ def _headers(raw):
     return out
 
 
+def _shut(*socks):
+    """Ends both directions of (socks): the other pump thread sees EOF."""
+    for x in socks:
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class _Frames:
     """Splits a NATS byte stream into whole frames (control line + payload)."""
 
@@ -103,11 +112,8 @@ class NatsProxy:
 
     def close(self):
         self.closed = True
+        _shut(self.lsock, *self.socks)
         for s in [self.lsock] + self.socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
         for t in self.threads:
             t.join(5)
@@ -146,11 +152,7 @@ class NatsProxy:
         except (EOFError, OSError, ValueError, IndexError):
             pass
         finally:
-            for x in (c, s):
-                try:
-                    x.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            _shut(c, s)
 
     def _publish(self, words, payload, c, send_lock):
         subject = words[1].decode()
@@ -201,8 +203,4 @@ class NatsProxy:
         except (EOFError, OSError, ValueError, IndexError):
             pass
         finally:
-            for x in (c, s):
-                try:
-                    x.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            _shut(c, s)
