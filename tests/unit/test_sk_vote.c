@@ -154,7 +154,7 @@ static void test_one_worker_one_vote(void **state)
 static void test_bounds(void **state)
 {
 	struct sk_result v[SK_VOTES_MAX] = {0};
-	char names[SK_VOTES_MAX][8];
+	char names[SK_VOTES_MAX][16];
 
 	(void)state;
 	assert_int_equal(sk_vote_majority(NULL, 0, 3), -1);
