@@ -1574,7 +1574,9 @@ int cmd_worker(int argc, char **argv)
 	w.grace_ms = grace_ms;
 	/* Warm micro-VMs kept idle: two per slot unless told, holding at most
 	 * the memory lent to functions unless told. */
-	wk_exec_init(warm < 0 ? 2 * (int)slots : (int)warm,
+	if (warm < 0)
+		warm = 2 * slots;
+	wk_exec_init((int)warm,
 		     warm_mem ? warm_mem : (uint64_t)w.self.mem_mib << 20);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
@@ -1694,9 +1696,10 @@ int cmd_worker(int argc, char **argv)
 		goto out;
 	}
 	/* Owner protection: the monitors' cgroup (or one line why not),
-	 * then the activity policy (docs/worker-policy.md). */
+	 * then the activity policy (docs/worker-policy.md).  The cap: the
+	 * memory lent + 32 MiB per slot and per warm monitor (--warm). */
 	wk_cgroup_open(((uint64_t)w.self.mem_mib << 20) +
-			       (uint64_t)(w.nslots + 2 * w.nslots) * (32 << 20),
+			       (uint64_t)(w.nslots + warm) * (32 << 20),
 		       pcfg.cpu_max_pct);
 	if (pcfg.desktop && wk_policy_start(&pcfg, on_policy, &w)) {
 		rc = -EAGAIN;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ struct wk_policy_src {
 	uint64_t (*own_cpu)(void);
 
 	int inputs[MAX_INPUTS];
+	dev_t input_dev[MAX_INPUTS]; /* what each of (inputs) is open on */
 	int ninputs;
 	int64_t next_scan;
 	unsigned long long irqs; /* i8042 interrupt count (fallback) */
@@ -53,28 +55,42 @@ static int is_human_input(int fd)
 	       ((ev[EV_REL / BITS_PER_LONG] >> (EV_REL % BITS_PER_LONG)) & 1);
 }
 
+static int watched(const struct wk_policy_src *s, dev_t dev)
+{
+	for (int i = 0; i < s->ninputs; i++)
+		if (s->input_dev[i] == dev)
+			return 1;
+	return 0;
+}
+
+/* Open the keyboards and mice that appeared since the last scan.  The
+ * ones already open stay open: what they queued since the last tick is
+ * input too (closing them dropped it). */
 static void scan_inputs(struct wk_policy_src *s)
 {
 	DIR *d = opendir("/dev/input");
 	struct dirent *e;
 
-	for (int i = 0; i < s->ninputs; i++)
-		close(s->inputs[i]);
-	s->ninputs = 0;
 	while (d && (e = readdir(d)) && s->ninputs < MAX_INPUTS) {
 		char path[300];
+		struct stat st;
 		int fd;
 
 		if (strncmp(e->d_name, "event", 5) != 0)
 			continue;
 		snprintf(path, sizeof(path), "/dev/input/%s", e->d_name);
+		if (stat(path, &st) || !S_ISCHR(st.st_mode) ||
+		    watched(s, st.st_rdev))
+			continue;
 		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (is_human_input(fd))
+		if (is_human_input(fd)) {
+			s->input_dev[s->ninputs] = st.st_rdev;
 			s->inputs[s->ninputs++] = fd;
-		else
+		} else {
 			close(fd);
+		}
 	}
 	if (d)
 		closedir(d);
@@ -114,16 +130,27 @@ static int read_irqs(unsigned long long *out)
 static int64_t input_idle(struct wk_policy_src *s)
 {
 	int64_t now = sk_mono_ms();
-	int seen = 0;
+	int seen = 0, had = s->ninputs;
 
 	if (now >= s->next_scan)
 		scan_inputs(s);
-	for (int i = 0; i < s->ninputs; i++) {
+	for (int i = 0; i < s->ninputs;) {
 		struct input_event ev[64];
+		ssize_t n;
 
-		while (read(s->inputs[i], ev, sizeof(ev)) > 0)
+		while ((n = read(s->inputs[i], ev, sizeof(ev))) > 0)
 			seen = 1;
+		if (n < 0 && errno == ENODEV) { /* unplugged */
+			close(s->inputs[i]);
+			s->ninputs--;
+			s->inputs[i] = s->inputs[s->ninputs];
+			s->input_dev[i] = s->input_dev[s->ninputs];
+			continue;
+		}
+		i++;
 	}
+	if (s->ninputs != had)
+		sk_info("policy: watching %d input device(s) now", s->ninputs);
 	if (s->use_irqs) {
 		unsigned long long n;
 
