@@ -6,8 +6,11 @@
 # Into ${SUKIMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sukima}/stdkvm/ it puts
 #   vmlinux        the uncompressed kernel (QEMU boots it through its PVH
 #                  note, which skips the real-mode setup and decompression)
-#   modules/*.ko   irqbypass, ccp, kvm, kvm-amd and what they depend on
-#   modules/order  their file names, one a line, in insmod order
+#   modules/*.ko   irqbypass, ccp, kvm, kvm-amd and what they depend on;
+#                  evdev, virtio-pci, virtio-input and theirs
+#   modules/order  the KVM ones' file names, one a line, in insmod order
+#   modules/order.input  the input ones' not already in order, in insmod
+#                  order, to load after order (tests/guestos/run.sh)
 #   package        "NAME VERSION" of the Debian package they came from
 # The package is the one `apt-cache depends linux-image-amd64` names, fetched
 # with `apt-get download` from the Debian archive; nothing else is downloaded.
@@ -18,6 +21,7 @@ set -u
 set -o pipefail
 
 WANT="irqbypass ccp kvm kvm-amd"
+WANT_INPUT="evdev virtio_pci virtio_input"
 CACHE=${SUKIMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sukima}/stdkvm
 tmp=
 
@@ -30,10 +34,11 @@ die() {
 complete() { # is the cache usable as it is?
 	[ -s "$CACHE/vmlinux" ] && [ -s "$CACHE/modules/order" ] &&
 		[ -s "$CACHE/package" ] || return 1
+	[ -s "$CACHE/modules/order.input" ] || return 1
 	local m
 	while read -r m; do
 		[ -s "$CACHE/modules/$m" ] || return 1
-	done <"$CACHE/modules/order"
+	done < <(cat "$CACHE/modules/order" "$CACHE/modules/order.input")
 }
 
 kernel_pkg() { # the linux-image-* package linux-image-amd64 depends on
@@ -144,6 +149,11 @@ for m in $WANT; do
 	visit "$m"
 done
 printf '%s\n' "${order[@]}" >"$tmp/modules/order"
+order=()
+for m in $WANT_INPUT; do
+	visit "$m"
+done
+printf '%s\n' "${order[@]}" >"$tmp/modules/order.input"
 echo "$pkg $ver" >"$tmp/package"
 
 # Replace the cache in one step per entry, so a reader never sees a mix.

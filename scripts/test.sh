@@ -3,10 +3,11 @@
 #
 #   scripts/test.sh [--asan] [PHASE...]
 #
-# Phases: build unit vmm stdkvm e2e (all, in that order, when none is named).
-# With --asan everything is built into build-asan/ with ASan + UBSan; the
-# standard-KVM phase is skipped there, since it runs a fully static monitor
-# and the sanitizers cannot be linked statically.
+# Phases: build unit vmm stdkvm guestos e2e (all, in that order, when none
+# is named). With --asan everything is built into build-asan/ with ASan +
+# UBSan; the standard-KVM phase is skipped there, since it runs a fully
+# static monitor and the sanitizers cannot be linked statically (guestos
+# copies the sanitized binaries with their libraries into its machine).
 set -u
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,7 @@ if [ "${1:-}" = "--asan" ]; then
 	shift
 fi
 phases=("$@")
-[ ${#phases[@]} -eq 0 ] && phases=(build unit vmm stdkvm e2e)
+[ ${#phases[@]} -eq 0 ] && phases=(build unit vmm stdkvm guestos e2e)
 
 if [ $asan -eq 1 ]; then
 	export SUKIMA_BUILD=${SUKIMA_BUILD:-build-asan}
@@ -131,6 +132,19 @@ for phase in "${phases[@]}"; do
 			echo "$out" | grep -E '^(FAIL|PASS)' | grep FAIL || true
 			# shellcheck disable=SC2046
 			count stdkvm $(echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
+		fi
+		;;
+	guestos)
+		# Its own make calls build with this build's flags.
+		out=$(env "${MAKEARGS[@]}" tests/guestos/run.sh 2>&1 | tee "$R/guestos.log")
+		line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+		if [ -z "$line" ]; then
+			echo "$out" | tail -n 30
+			count guestos 0 1
+		else
+			echo "$out" | grep -E '^FAIL' -A 8 || true
+			# shellcheck disable=SC2046
+			count guestos $(echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
 		fi
 		;;
 	e2e)

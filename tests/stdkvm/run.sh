@@ -38,6 +38,7 @@
 # each), 121 s for the whole script from a clean build, kernel cached.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/stdkvm/vm.sh
 
 B=${SUKIMA_BUILD:-build}
 CASES=${STDKVM_CASES:-tests/vmm/cases.txt}
@@ -46,11 +47,10 @@ CASES=${STDKVM_CASES:-tests/vmm/cases.txt}
 EXTRA=${STDKVM_EXTRA-tests/stdkvm/cases-warm.txt}
 INPUTS=tests/vmm/inputs
 QUIRKS=tests/stdkvm/tcg-expect.txt
-VM_TIMEOUT=${STDKVM_VM_TIMEOUT:-600} # the whole VM, hard
+VM_TIMEOUT=${STDKVM_VM_TIMEOUT:-600} # the whole VM, hard (vm.sh)
 CASE_TIMEOUT=${STDKVM_CASE_TIMEOUT:-90} # monitor --timeout of a case
 SHORT_TIMEOUT=${STDKVM_SHORT_TIMEOUT:-3} # ... of a case expecting 124
 NATIVE_TIMEOUT=20
-CACHE=${SUKIMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sukima}/stdkvm
 LOG=$B/reports/stdkvm-console.log
 
 keep=0
@@ -92,7 +92,7 @@ finish() { # vm_pass vm_fail
 }
 
 # --- the kernel ------------------------------------------------------------
-if ! scripts/stdkvm-kernel.sh; then
+if ! vm_kernel; then
 	fail stdkvm-kernel "cannot fetch Debian's kernel (see the line above)"
 	finish 0 0
 fi
@@ -118,12 +118,13 @@ if ! gcc -static -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror \
 fi
 
 T=$(mktemp -d "$B/stdkvm/run.XXXXXX") && T=$(realpath "$T") || exit 1
-cleanup() { [ $keep -eq 1 ] || rm -rf "$T"; }
+cleanup() {
+	vm_stop
+	[ $keep -eq 1 ] || rm -rf "$T"
+}
 trap cleanup EXIT
 R=$T/root
-mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,lib/modules,b,t/c,t/in} || exit 1
-cp /bin/busybox "$R/bin/busybox" || exit 1
-cp "$CACHE"/modules/*.ko "$CACHE/modules/order" "$R/lib/modules/" || exit 1
+vm_root "$R" && mkdir -p "$R"/{b,t/c,t/in} || exit 1
 
 # --- cases ------------------------------------------------------------------
 n=0
@@ -437,7 +438,7 @@ echo "STDKVM-DONE $pass passed, $fail failed"
 poweroff -f
 INIT
 chmod +x "$R/init" || exit 1
-(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet >"$T/initrd.cpio") ||
+vm_cpio "$R" "$T/initrd.cpio" ||
 	{
 		fail stdkvm "cannot write the initramfs"
 		finish 0 0
@@ -448,9 +449,8 @@ chmod +x "$R/init" || exit 1
 # nested VMs at once) the guest kernel panicked once ("corrupted stack end
 # detected inside scheduler" in kvm_destroy_vm) and hung once in 4 runs.
 SMP=${STDKVM_SMP:-1}
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 -smp "$SMP"
-	-nographic -nic none -no-reboot -kernel "$CACHE/vmlinux"
-	-initrd "$T/initrd.cpio")
+vm_qemu "$SMP"
+qemu=("${VM_QEMU[@]}" -initrd "$T/initrd.cpio")
 append="console=ttyS0 quiet loglevel=3 panic=-1"
 if [ $shell -eq 1 ]; then
 	"${qemu[@]}" -append "$append sukima.shell=1"
@@ -458,7 +458,7 @@ if [ $shell -eq 1 ]; then
 fi
 if [ -n "$cmd" ]; then
 	printf '%s\n' "$cmd" >"$R/t/cmd"
-	(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet >"$T/initrd.cpio") || exit 1
+	vm_cpio "$R" "$T/initrd.cpio" || exit 1
 	timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -append "$append" </dev/null 2>&1 |
 		tr -d '\r' | sed -n '/^STDKVM: init at/,$p'
 	exit
@@ -470,31 +470,16 @@ start=$(date +%s%N)
 # any case may take (a hung guest kernel) is stopped then, not at
 # $VM_TIMEOUT.
 IDLE=$((CASE_TIMEOUT + 60))
-mkfifo "$T/console.fifo" || exit 1
-timeout -k 5 "$VM_TIMEOUT" "${qemu[@]}" -append "$append" </dev/null \
-	>"$T/console.fifo" 2>&1 &
-qpid=$!
-stalled=0
-: >"$T/console.log"
-while :; do
-	IFS= read -r -t "$IDLE" line
-	rc=$?
-	if [ $rc -gt 128 ]; then
-		stalled=1
-		kill "$qpid" 2>/dev/null # timeout(1) passes it on to QEMU
-		break
-	fi
-	[ $rc -ne 0 ] && [ -z "$line" ] && break
-	line=${line//$'\r'/}
-	printf '%s\n' "$line" >>"$T/console.log"
-	case $line in
-	'PASS '* | 'FAIL '* | '  | '*) printf '%s\n' "$line" ;;
-	'STDKVM: '*) printf 'stdkvm: vm: %s\n' "${line#STDKVM: }" ;;
+vm_line() {
+	case $1 in
+	'PASS '* | 'FAIL '* | '  | '*) printf '%s\n' "$1" ;;
+	'STDKVM: '*) printf 'stdkvm: vm: %s\n' "${1#STDKVM: }" ;;
 	esac
-	[ $rc -ne 0 ] && break
-done <"$T/console.fifo"
-wait "$qpid"
-qrc=$?
+}
+: >"$T/console.log"
+vm_watch "$IDLE" "$T/console.log" -initrd "$T/initrd.cpio" -append "$append"
+stalled=$vm_stalled
+qrc=$vm_qrc
 cp "$T/console.log" "$LOG"
 ds=$((($(date +%s%N) - start) / 100000000))
 echo "stdkvm: QEMU ran $((ds / 10)).$((ds % 10)) s; console log in $LOG"
