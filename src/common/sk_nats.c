@@ -564,8 +564,16 @@ int sk_nats_setup(struct sk_nats *n, const struct sk_cloud_cfg *cfg)
 			return rc;
 	}
 
+	/*
+	 * Only events of calls with a callback URL: a sync call's event is
+	 * stored for the activation log but never delivered to and acked by
+	 * a gateway (two messages and a consumer update less per call).  A
+	 * consumer made before this filter existed is kept and still gets
+	 * every event, which the puller handles as before.
+	 */
 	jsConsumerConfig_Init(&cc);
 	cc.Durable = SK_CONSUMER_CALLBACKS;
+	cc.FilterSubject = SK_SUBJ_DONE_CB "*";
 	cc.AckPolicy = js_AckExplicit;
 	cc.AckWait = 30000 * NS_PER_MS;
 	cc.MaxDeliver = 10;

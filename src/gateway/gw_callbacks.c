@@ -146,9 +146,13 @@ static char *callback_url(struct gw *g, const char *data, int len,
 static int stored_event(struct gw *g, natsMsg *m, char **val, size_t *len)
 {
 	const char *subj = natsMsg_GetSubject(m);
-	size_t pre = strlen(SK_SUBJ_DONE);
+	size_t pre = strlen(SK_SUBJ_DONE_CB);
 
-	if (!subj || strncmp(subj, SK_SUBJ_DONE, pre) != 0 ||
+	/* sk.done.cb.<id>; an unfiltered consumer (made by an older
+	 * version) also delivers sk.done.<id>. */
+	if (subj && strncmp(subj, SK_SUBJ_DONE_CB, pre) != 0)
+		pre = strlen(SK_SUBJ_DONE);
+	if (!subj || strncmp(subj, SK_SUBJ_DONE, strlen(SK_SUBJ_DONE)) != 0 ||
 	    !sk_valid_id(subj + pre))
 		return -ENOENT;
 	return sk_kv_get(g->n, SK_B_RESULTS, subj + pre, val, len, NULL);

@@ -469,7 +469,9 @@ static void announce(struct wk *w, const struct sk_call *c, const char *json,
 		natsConnection_PublishString(w->n->nc, c->reply, json);
 	ev = done_event(json, c->callback);
 	if (ev) {
-		snprintf(subj, sizeof(subj), SK_SUBJ_DONE "%s", r->id);
+		snprintf(subj, sizeof(subj), "%s%s",
+			 has_callback(c) ? SK_SUBJ_DONE_CB : SK_SUBJ_DONE,
+			 r->id);
 		if (has_callback(c)) {
 			/* A callback depends on it: wait for the stream's ack. */
 			if (sk_js_publish(w->n, subj, ev, strlen(ev), r->id,
@@ -575,7 +577,8 @@ static void reannounce(struct wk *w, const struct sk_call *c)
 
 	if (c->reply && c->reply[0])
 		natsConnection_Publish(w->n->nc, c->reply, "", 0);
-	snprintf(subj, sizeof(subj), SK_SUBJ_DONE "%s", c->id);
+	snprintf(subj, sizeof(subj), "%s%s",
+		 has_callback(c) ? SK_SUBJ_DONE_CB : SK_SUBJ_DONE, c->id);
 	if (sk_js_publish(w->n, subj, "", 0, c->id, NULL, NULL, 3, NULL))
 		sk_warn("call %s: re-announcement not published", c->id);
 }

@@ -151,7 +151,8 @@ def test_worker_cannot_aim_callbacks(secure):
                       "output_b64": base64.b64encode(b"EVIL").decode(),
                       "queued_at_us": 1, "started_at_us": 1,
                       "ended_at_us": 2, "callback": evil.url}
-                c.js_publish("sk.done." + i, json.dumps(ev).encode(),
+                # sk.done.cb.<id>: the events the callbacks consumer gets.
+                c.js_publish("sk.done.cb." + i, json.dumps(ev).encode(),
                              {"Nats-Msg-Id": i + "-forged"})
         # Events are handled in stream order: once the second one reached
         # the registered URL, the first was handled too.

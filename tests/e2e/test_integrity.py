@@ -404,7 +404,8 @@ def test_forged_final_result_refused(env, tmp_path):
 
 def test_forged_completion_event_not_called_back(env, tmp_path):
     """A forged completion event of a redundant call (a worker credential
-    may publish on sk.done.>) is not delivered to its callback; a
+    may publish on sk.done.>, so also on sk.done.cb.<id>, the subject of
+    events with a callback) is not delivered to its callback; a
     vote-backed one published after it is."""
     from gwhttp import CallbackSink
     nats, gw, c = env
@@ -422,7 +423,7 @@ def test_forged_completion_event_not_called_back(env, tmp_path):
                   "callback": sink.url}
         # Another msg id: the same one would also shadow the honest event
         # (docs/security.md lists that gap).
-        c.js_publish(f"sk.done.{fake}", json.dumps(forged).encode(),
+        c.js_publish(f"sk.done.cb.{fake}", json.dumps(forged).encode(),
                      {"Nats-Msg-Id": fake + "-forged"})
         worker(nats, tmp_path, "honest1")
         worker(nats, tmp_path, "honest2")
