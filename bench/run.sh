@@ -4,7 +4,8 @@
 #   bench/run.sh [NAME...]      NAME: vmm for bench/bench_vmm.sh, ...
 #
 # Runs each bench/bench_*.sh in name order (or only those named), each
-# bounded by BENCH_TIMEOUT seconds (default 170), with SUKIMA_BUILD set.
+# bounded by BENCH_TIMEOUT seconds (default 170; a script that needs more
+# says so in a "# bench-timeout: SECONDS" line), with SUKIMA_BUILD set.
 # A benchmark script prints its own table and exits non-zero if it could
 # not measure; adding a benchmark = dropping a bench/bench_<name>.sh here.
 # Everything printed is also kept in $SUKIMA_BUILD/reports/bench.txt.
@@ -38,11 +39,15 @@ failed=0
 			failed=$((failed + 1))
 			continue
 		fi
+		limit=$(sed -n 's/^# bench-timeout: \([0-9]*\)$/\1/p' "$s")
+		if [ -n "${BENCH_TIMEOUT:-}" ] || [ -z "$limit" ]; then
+			limit=$LIMIT # BENCH_TIMEOUT, when given, bounds them all
+		fi
 		start=$(date +%s)
-		timeout -k 5 "$LIMIT" "$s"
+		timeout -k 5 "$limit" "$s"
 		rc=$?
 		if [ $rc -ne 0 ]; then
-			[ $rc -eq 124 ] && echo "$s: stopped after $LIMIT s"
+			[ $rc -eq 124 ] && echo "$s: stopped after $limit s"
 			echo "$s: FAILED (status $rc)"
 			failed=$((failed + 1))
 		fi
