@@ -1,6 +1,8 @@
 /* wk_cgroup.c: the monitors' own cgroup v2 under the worker's, or one line saying why not. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +103,37 @@ static int put(const char *name, const char *val)
 	return rc;
 }
 
+/*
+ * Remove the monitors' cgroups under (parent) that workers which died
+ * without removing theirs (SIGKILL, OOM) left behind: the pid in the name
+ * no longer exists (in our pid namespace).  rmdir refuses a cgroup that
+ * still holds a process or a child, so nothing in use is touched.
+ */
+static void remove_stale(const char *parent)
+{
+	static const char prefix[] = "sukima-monitors-";
+	DIR *d = opendir(parent);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char path[3600], *end;
+		long pid;
+
+		if (strncmp(e->d_name, prefix, sizeof(prefix) - 1) != 0)
+			continue;
+		pid = strtol(e->d_name + sizeof(prefix) - 1, &end, 10);
+		if (*end || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%.3200s/%s", parent, e->d_name);
+		if (rmdir(path) == 0)
+			sk_info("cgroup v2: removed %s (its worker is gone)",
+				path);
+	}
+	if (d)
+		closedir(d);
+}
+
 int wk_cgroup_open(uint64_t mem_bytes, int cpu_max_pct)
 {
 	char mnt[1024], rel[2048], parent[3200], path[3600], ctl[512], val[64];
@@ -124,6 +157,7 @@ int wk_cgroup_open(uint64_t mem_bytes, int cpu_max_pct)
 		      "memory controllers (cgroup.subtree_control)";
 		goto fallback;
 	}
+	remove_stale(parent);
 	snprintf(dir, sizeof(dir), "%.3200s/sukima-monitors-%d", parent,
 		 (int)getpid());
 	if (mkdir(dir, 0755)) {

@@ -8,7 +8,9 @@
  * Create the worker's monitor cgroup: a child "sukima-monitors-<pid>" of
  * the worker's own cgroup v2, only where that cgroup already hands the cpu
  * and memory controllers down (cgroup.subtree_control) and is writable:
- * nothing that exists is ever modified.  Sets cpu.idle 1 (or cpu.weight 1
+ * nothing that exists is ever modified, except that an empty
+ * "sukima-monitors-<pid>" whose worker is gone (killed before it could
+ * remove it) is removed.  Sets cpu.idle 1 (or cpu.weight 1
  * on kernels without it), memory.max (mem_bytes), and cpu.max when
  * (cpu_max_pct) > 0.  Logs one line either way (the fallback: priorities
  * only).  Returns 0 (in use) or -errno (not available; not an error).
