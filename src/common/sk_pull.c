@@ -1,6 +1,5 @@
 /* sk_pull.c: pull requests on a subscription we own (cnats' Fetch is avoided). */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,7 @@ struct sk_pull {
 	char reply[128];     /* <n->inbox>.<id>.p : pull deliveries */
 	char wake[128];	     /* <n->inbox>.<id>.w : wake-ups */
 	char next_subj[192]; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> */
-	atomic_int left;     /* messages still expected (read by any thread) */
+	int left;	     /* messages still expected */
 	int last_status;     /* status that ended the last request */
 	int64_t deadline;    /* monotonic ms when the request is forgotten */
 };
@@ -153,11 +152,6 @@ int sk_pull_next(struct sk_pull *p, int64_t timeout_ms, natsMsg **msg)
 int sk_pull_last_status(struct sk_pull *p)
 {
 	return p->last_status;
-}
-
-bool sk_pull_waiting(struct sk_pull *p)
-{
-	return atomic_load(&p->left) > 0;
 }
 
 void sk_pull_wake(struct sk_pull *p)

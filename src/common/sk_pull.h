@@ -19,8 +19,9 @@
  * gave up on can still arrive: callers must cope with more messages than
  * they asked for (hand them back with SK_ACK_NAK).
  *
- * One thread drives an sk_pull (sk_pull_request, sk_pull_next);
- * sk_pull_wake and sk_pull_waiting may be called from any thread.
+ * One thread at a time drives an sk_pull (sk_pull_request, sk_pull_next,
+ * sk_pull_outstanding; the worker's slots take turns, under their lock);
+ * sk_pull_wake may be called from any thread.
  */
 struct sk_pull;
 
@@ -70,12 +71,6 @@ int sk_pull_last_status(struct sk_pull *p);
  * digits (treated as an end of the request), -1 for a message with data.
  */
 int sk_pull__status(natsMsg *m);
-
-/*
- * Whether a pull request may still deliver (thread-safe; a hint: a lost
- * request counts until the driving thread notices its deadline).
- */
-bool sk_pull_waiting(struct sk_pull *p);
 
 /* Make a blocked sk_pull_next() return SK_PULL_WAKE soon (thread-safe). */
 void sk_pull_wake(struct sk_pull *p);

@@ -1,4 +1,4 @@
-/* wk_main.c: `sukima worker`: membership, one fetch loop, slots running invocations. */
+/* wk_main.c: `sukima worker`: membership, slots that pull and run invocations. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -45,11 +45,6 @@ struct slot {
 	struct sk_inbox ib;
 };
 
-struct job {
-	natsMsg *msg;
-	struct job *next;
-};
-
 struct wk {
 	struct sk_nats *n;
 	struct sk_pull *pull;
@@ -65,10 +60,13 @@ struct wk {
 #endif
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* jobs queued, or stopping */
-	struct job *head, *tail;
-	int busy; /* queued + running */
-	int quit; /* slot threads exit when the queue is empty */
+	pthread_cond_t cond; /* the lead is free, or quitting */
+	int go;		     /* set up: the slots may pull */
+	int leading;	     /* an idle slot leads: it alone pulls */
+	int busy;	     /* slots running an invocation */
+	int quit;	     /* slot threads exit */
+	int64_t retry_at;    /* the leader's: no pull request before */
+	int64_t resetup_at;  /* the leader's: no sk_nats_setup before */
 	struct slot *slots;
 	int nslots;
 	volatile sig_atomic_t abort_runs; /* drain deadline passed, vacating */
@@ -718,12 +716,18 @@ static void set_active(struct wk *w, int slot, const char *ack)
 	pthread_mutex_unlock(&w->lock);
 }
 
-static void handle(struct wk *w, int slot, natsMsg *m)
+static int pull_ahead(struct wk *w);
+
+/*
+ * Run the invocation in (m) on (slot).  Returns 1 when this slot took the
+ * lead on the way (pull_ahead), else 0.
+ */
+static int handle(struct wk *w, int slot, natsMsg *m)
 {
 	const char *ack = natsMsg_GetReply(m), *hdr = NULL;
 	struct wk_exec_req xr = {0};
 	struct started mine = {0};
-	int early = 0;
+	int early = 0, leads = 0;
 	struct wk_exec_res xs;
 	enum start_verdict verdict;
 	struct sk_result r;
@@ -736,20 +740,20 @@ static void handle(struct wk *w, int slot, natsMsg *m)
 		sk_error("work message on %s without a JetStream reply: "
 			 "dropped",
 			 natsMsg_GetSubject(m));
-		return;
+		return 0;
 	}
 	if (natsMsgHeader_Get(m, SK_HDR_CALL, &hdr) != NATS_OK || !hdr) {
 		sk_error("work message without an " SK_HDR_CALL
 			 " header: terminated");
 		sk_js_ack(w->n, ack, SK_ACK_TERM, false);
-		return;
+		return 0;
 	}
 	if (sk_call_parse(&c, hdr, strlen(hdr), err, sizeof(err))) {
 		sk_error("work message with a bad " SK_HDR_CALL
 			 " header (%s): terminated",
 			 err);
 		sk_js_ack(w->n, ack, SK_ACK_TERM, false);
-		return;
+		return 0;
 	}
 	set_active(w, slot, ack);
 	result_init(w, &r, &c, delivered);
@@ -933,6 +937,8 @@ commit:
 		sk_info("call %s: another attempt committed first: ours "
 			"dropped (duplicate)",
 			c.id);
+	/* Ask for the next call now: it travels with the ack. */
+	leads = pull_ahead(w);
 	/* The final ack waits for the server: the work is really gone. */
 	if (sk_js_ack_in(w->n, &w->slots[slot].ib, ack, SK_ACK_ACK))
 		sk_warn("call %s: final ack not confirmed", c.id);
@@ -942,6 +948,7 @@ out:
 		sk_callrec_free(&mine.rec);
 	sk_result_free(&r);
 	sk_call_free(&c);
+	return leads;
 }
 
 /* --- threads ------------------------------------------------------------------ */
@@ -951,48 +958,63 @@ struct slot_arg {
 	int index;
 };
 
+static void hand_back(struct wk *w, natsMsg *m);
+static natsMsg *lead(struct wk *w);
+
+/*
+ * The slots take turns at pulling (leader and followers): one idle slot
+ * at a time leads, issues the pull requests and reads the pull inbox
+ * (sk_pull is single-threaded; cnats 3.4.1 wants one reader per
+ * subscription).  A delivery wakes the leader straight from the
+ * connection's reader thread; the leader runs it itself and passes the
+ * lead to an idle slot, if there is one.  A slot that ends a call takes
+ * the lead when nobody has it and pulls for itself.  So under load a call
+ * costs one pull request and no thread hand-over, where a separate fetch
+ * loop cost a wake-up message through NATS to itself and a hand-over to a
+ * slot per call.
+ */
 static void *slot_main(void *arg)
 {
 	struct slot_arg *sa = arg;
 	struct wk *w = sa->w;
-	int index = sa->index;
+	int index = sa->index, leads = 0;
 
 	free(sa);
+	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		struct job *j;
+		natsMsg *m;
 
-		pthread_mutex_lock(&w->lock);
-		while (!w->head && !w->quit)
-			pthread_cond_wait(&w->cond, &w->lock);
-		j = w->head;
-		if (!j) {
-			pthread_mutex_unlock(&w->lock);
-			return NULL;
+		if (!leads) {
+			/* Nobody leads once the worker leaves: drain() reads. */
+			while (!w->quit &&
+			       (!w->go || w->leading || stop_requested()))
+				pthread_cond_wait(&w->cond, &w->lock);
+			if (w->quit)
+				break;
+			w->leading = 1;
 		}
-		w->head = j->next;
-		if (!w->head)
-			w->tail = NULL;
+		pthread_mutex_unlock(&w->lock);
+		m = lead(w);
+		pthread_mutex_lock(&w->lock);
+		w->leading = 0;
+		leads = 0;
+		if (!m) {
+			pthread_cond_broadcast(&w->cond); /* drain() waits */
+			continue;
+		}
+		w->busy++;
+		/* An idle slot takes the lead (nothing to do if none waits). */
+		pthread_cond_signal(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 
-		handle(w, index, j->msg);
-		sk_msg_free(j->msg);
-		free(j);
+		leads = handle(w, index, m);
+		sk_msg_free(m);
 
 		pthread_mutex_lock(&w->lock);
 		w->busy--;
-		pthread_mutex_unlock(&w->lock);
-		/*
-		 * A slot is free: wake the fetch loop to pull again, unless
-		 * a pull request is still out.  Its next delivery or its end
-		 * (a status message, or the loop's 100 ms wait) wakes the
-		 * loop anyway, which then counts the free slots: the wake-up
-		 * would only cost a round trip through NATS and two thread
-		 * switches.  The busy count is lowered first, so a delivery
-		 * that ends the request sees this slot free.
-		 */
-		if (!sk_pull_waiting(w->pull))
-			sk_pull_wake(w->pull);
 	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
 }
 
 static void publish_membership(struct wk *w)
@@ -1078,28 +1100,7 @@ static void *keeper_main(void *arg)
 	return NULL;
 }
 
-/* --- fetch loop and drain ---------------------------------------------------- */
-
-static void enqueue(struct wk *w, natsMsg *m)
-{
-	struct job *j = calloc(1, sizeof(*j));
-
-	if (!j) {
-		sk_js_ack(w->n, natsMsg_GetReply(m), SK_ACK_NAK, false);
-		natsMsg_Destroy(m);
-		return;
-	}
-	j->msg = m;
-	pthread_mutex_lock(&w->lock);
-	if (w->tail)
-		w->tail->next = j;
-	else
-		w->head = j;
-	w->tail = j;
-	w->busy++;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
+/* --- pulling and drain ------------------------------------------------------ */
 
 static void hand_back(struct wk *w, natsMsg *m)
 {
@@ -1120,30 +1121,33 @@ static int busy_now(struct wk *w)
 	return b;
 }
 
-static void fetch_loop(struct wk *w)
+/*
+ * The leader's loop (slot_main): one pull request at a time, for as many
+ * messages as there are idle slots, the leader included.  Returns the
+ * next message for the leader to run, or NULL when the worker leaves.
+ * Every message it returns has a slot (the leader itself), so a batch
+ * can never bring more work than the worker can run.
+ */
+static natsMsg *lead(struct wk *w)
 {
-	int64_t retry_at = 0, resetup_at = 0;
-
 	while (!stop_requested()) {
-		int free_slots = w->nslots - busy_now(w);
+		int idle = w->nslots - busy_now(w);
 		natsMsg *m = NULL;
 		int ev;
 
-		if (free_slots > 0 && !w->no_pull &&
+		if (idle > 0 && !w->no_pull &&
 		    sk_pull_outstanding(w->pull) == 0 &&
-		    sk_mono_ms() >= retry_at) {
-			int rc = sk_pull_request(w->pull, free_slots,
-						 PULL_EXPIRES_MS);
+		    sk_mono_ms() >= w->retry_at) {
+			int rc =
+				sk_pull_request(w->pull, idle, PULL_EXPIRES_MS);
 			if (rc && rc != -EBUSY)
-				retry_at = sk_mono_ms() + 200;
+				w->retry_at = sk_mono_ms() + 200;
 		}
 		ev = sk_pull_next(w->pull, 100, &m);
 		if (ev == SK_PULL_MSG) {
-			/* A late batch with no room, or the owner came back. */
-			if (busy_now(w) < w->nslots && !w->no_pull)
-				enqueue(w, m);
-			else
-				hand_back(w, m);
+			if (!w->no_pull)
+				return m;
+			hand_back(w, m); /* the owner came back */
 		} else if (ev == SK_PULL_DONE && sk_pull_last_status(w->pull) &&
 			   sk_pull_last_status(w->pull) != 408) {
 			int st = sk_pull_last_status(w->pull);
@@ -1151,19 +1155,63 @@ static void fetch_loop(struct wk *w)
 			/* Refused (409), or nobody answers (503, or silence:
 			 * the stream or consumer is gone): no tight loop, and
 			 * set the data model up again now and then. */
-			retry_at = sk_mono_ms() + 100;
+			w->retry_at = sk_mono_ms() + 100;
 			if ((st == 503 ||
 			     (st < 0 && sk_nats_connected(w->n))) &&
-			    sk_mono_ms() >= resetup_at) {
+			    sk_mono_ms() >= w->resetup_at) {
 				sk_warn("pull: no consumer answers: setting up "
 					"the streams again");
 				sk_nats_setup(w->n, &w->cfg);
-				resetup_at = sk_mono_ms() + 2000;
+				w->resetup_at = sk_mono_ms() + 2000;
 			}
 		} else if (ev < 0) {
 			usleep(100 * 1000); /* closed or reconnecting */
 		}
 	}
+	return NULL;
+}
+
+/*
+ * A slot about to send its final ack takes the lead if nobody has it and
+ * asks for the next call now (counting itself idle): the request travels
+ * with the ack, and the next message arrives while the ack is confirmed,
+ * instead of one round trip later.  Returns 1 when it took the lead (the
+ * slot then leads as soon as its call is done), else 0.
+ */
+static int pull_ahead(struct wk *w)
+{
+	int idle = 0;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->go && !w->leading && !w->no_pull && !stop_requested()) {
+		w->leading = 1;
+		idle = w->nslots - w->busy + 1;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (!idle)
+		return 0;
+	if (sk_pull_outstanding(w->pull) == 0 && sk_mono_ms() >= w->retry_at &&
+	    sk_pull_request(w->pull, idle, PULL_EXPIRES_MS) != 0)
+		w->retry_at = sk_mono_ms() + 200;
+	return 1;
+}
+
+/*
+ * Let the slots pull until the worker is asked to leave; then wait for the
+ * leader to stop.
+ */
+static void pull_until_leave(struct wk *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->go = 1;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	while (!stop_requested())
+		usleep(50 * 1000);
+	pthread_mutex_lock(&w->lock);
+	while (w->leading)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void drain(struct wk *w)
@@ -1713,7 +1761,7 @@ int cmd_worker(int argc, char **argv)
 		w.self.id, w.self.name, w.self.arch, w.nslots,
 		(long long)w.lease_ms, w.self.flavour, w.monitor);
 
-	fetch_loop(&w);
+	pull_until_leave(&w);
 	drain(&w);
 	wk_policy_stop();
 
