@@ -14,6 +14,7 @@ void wk_policy_cfg_default(struct wk_policy_cfg *cfg)
 	cfg->load_max_pct = 25;
 	cfg->battery_ok = 0;
 	cfg->suspend_after_ms = 10000;
+	cfg->suspend_load_ms = 0;
 	cfg->vacate_after_ms = 300000;
 	cfg->away_ms = 60000;
 	cfg->tick_ms = 250;
@@ -43,6 +44,7 @@ void wk_policy_init(struct wk_policy *p, const struct wk_policy_cfg *cfg,
 	p->state_since = now_ms;
 	p->present = 0;
 	p->flip_at = now_ms;
+	p->load_at = -1;
 }
 
 int wk_policy_present(const struct wk_policy_cfg *cfg,
@@ -81,7 +83,7 @@ enum wk_pstate wk_policy_step(struct wk_policy *p,
 {
 	const struct wk_policy_cfg *c = &p->cfg;
 	char why[96], msg[128];
-	int present;
+	int present, loaded;
 	int64_t held, in_state;
 
 	if (!c->desktop)
@@ -89,6 +91,11 @@ enum wk_pstate wk_policy_step(struct wk_policy *p,
 			       ? WK_P_IDLE
 			       : go(p, WK_P_IDLE, now_ms, "policy always");
 	present = wk_policy_present(c, s, why, sizeof(why));
+	loaded = s->load_pct >= 0 && s->load_pct > c->load_max_pct;
+	if (!loaded)
+		p->load_at = -1;
+	else if (p->load_at < 0)
+		p->load_at = now_ms;
 	if (present != p->present) {
 		p->present = present;
 		p->flip_at = now_ms;
@@ -108,6 +115,16 @@ enum wk_pstate wk_policy_step(struct wk_policy *p,
 			snprintf(msg, sizeof(msg),
 				 "owner present for %.1f s (%s)",
 				 (double)in_state / 1000, why);
+			return go(p, WK_P_SUSPENDED, now_ms, msg);
+		}
+		/* The owner's processes want the CPU now: every moment a
+		 * micro-VM still runs beside them slows them down. */
+		if (loaded && now_ms - p->load_at >= c->suspend_load_ms) {
+			snprintf(msg, sizeof(msg),
+				 "owner's CPU load for %.1f s (foreign CPU "
+				 "load %d %% > %d %%)",
+				 (double)(now_ms - p->load_at) / 1000,
+				 s->load_pct, c->load_max_pct);
 			return go(p, WK_P_SUSPENDED, now_ms, msg);
 		}
 		/* fall through */
@@ -157,15 +174,22 @@ int wk_policy_getopt(struct wk_policy_cfg *cfg, int code, const char *arg,
 		     char *err, size_t cap)
 {
 	static const char *const names[] = {
-		"--policy",	  "--policy-source", "--input-idle",
-		"--load-max",	  "--battery-ok",    "--suspend-after",
-		"--vacate-after", "--away",	     "--policy-tick",
+		"--policy",
+		"--policy-source",
+		"--input-idle",
+		"--load-max",
+		"--battery-ok",
+		"--suspend-after",
+		"--vacate-after",
+		"--away",
+		"--policy-tick",
 		"--cpu-max",
+		"--suspend-after-load",
 	};
 	int64_t *ms = NULL;
 	int rc = 0;
 
-	if (code < 0x700 || code > 0x709)
+	if (code < 0x700 || code > 0x70a)
 		return 0;
 	switch (code) {
 	case 0x700:
@@ -204,6 +228,9 @@ int wk_policy_getopt(struct wk_policy_cfg *cfg, int code, const char *arg,
 		rc = pct(arg, &cfg->cpu_max_pct);
 		if (rc == 0 && cfg->cpu_max_pct == 0)
 			rc = -EINVAL;
+		break;
+	case 0x70a:
+		ms = &cfg->suspend_load_ms;
 		break;
 	}
 	if (ms)

@@ -26,6 +26,7 @@ struct wk_policy_cfg {
 	int load_max_pct; /* owner present: foreign CPU load above this */
 	int battery_ok;	  /* 1: running on battery is not "present" */
 	int64_t suspend_after_ms; /* Owner this long -> Suspended */
+	int64_t suspend_load_ms;  /* the same, by foreign CPU load */
 	int64_t vacate_after_ms;  /* Suspended this long -> Vacating */
 	int64_t away_ms;	  /* owner absent this long -> Idle */
 	int64_t tick_ms;	  /* sampling period of the sources */
@@ -46,6 +47,7 @@ struct wk_policy {
 	int64_t state_since; /* entered (state) at */
 	int present;	     /* the owner's presence at the last step */
 	int64_t flip_at;     /* (present) has held since */
+	int64_t load_at;     /* foreign load above the limit since, or -1 */
 	char why[128];	     /* what made the last transition */
 };
 
@@ -77,20 +79,21 @@ const char *wk_pstate_name(enum wk_pstate st);
  * Options of `sukima worker` the policy owns (getopt_long rows, codes
  * 0x700..): --policy, --policy-source, --input-idle, --load-max,
  * --battery-ok, --suspend-after, --vacate-after, --away, --policy-tick,
- * --cpu-max.
+ * --cpu-max, --suspend-after-load.
  */
-#define WK_POLICY_LONGOPTS                                         \
-	{"policy", required_argument, NULL, 0x700},                \
-		{"policy-source", required_argument, NULL, 0x701}, \
-		{"input-idle", required_argument, NULL, 0x702},    \
-		{"load-max", required_argument, NULL, 0x703},      \
-		{"battery-ok", no_argument, NULL, 0x704},          \
-		{"suspend-after", required_argument, NULL, 0x705}, \
-		{"vacate-after", required_argument, NULL, 0x706},  \
-		{"away", required_argument, NULL, 0x707},          \
-		{"policy-tick", required_argument, NULL, 0x708},   \
-	{                                                          \
-		"cpu-max", required_argument, NULL, 0x709          \
+#define WK_POLICY_LONGOPTS                                           \
+	{"policy", required_argument, NULL, 0x700},                  \
+		{"policy-source", required_argument, NULL, 0x701},   \
+		{"input-idle", required_argument, NULL, 0x702},      \
+		{"load-max", required_argument, NULL, 0x703},        \
+		{"battery-ok", no_argument, NULL, 0x704},            \
+		{"suspend-after", required_argument, NULL, 0x705},   \
+		{"vacate-after", required_argument, NULL, 0x706},    \
+		{"away", required_argument, NULL, 0x707},            \
+		{"policy-tick", required_argument, NULL, 0x708},     \
+		{"cpu-max", required_argument, NULL, 0x709},         \
+	{                                                            \
+		"suspend-after-load", required_argument, NULL, 0x70a \
 	}
 
 #define WK_POLICY_USAGE                                                        \
@@ -104,6 +107,7 @@ const char *wk_pstate_name(enum wk_pstate st);
 	"present\n"                                                            \
 	"  --suspend-after S    owner present S s: pause running micro-VMs "   \
 	"(10)\n"                                                               \
+	"  --suspend-after-load S  owner's CPU load S s: pause them (0)\n"     \
 	"  --vacate-after S     paused S s: hand the work back (300)\n"        \
 	"  --away S             owner absent S s: take work again (60)\n"      \
 	"  --policy-tick S      sampling period (0.25)\n"                      \

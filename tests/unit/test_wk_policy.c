@@ -161,6 +161,34 @@ static void test_load_drives_the_cycle(void **state)
 	assert_int_equal(wk_policy_step(&p, &quiet, 4500), WK_P_IDLE);
 }
 
+static void test_load_suspends_at_once(void **state)
+{
+	struct wk_policy_cfg c = desk();
+	struct wk_policy_sample busy = {-1, 80, -1}, both = {0, 80, -1};
+	struct wk_policy p;
+
+	/* By load: Owner on the first sample, Suspended on the next. */
+	wk_policy_init(&p, &c, 0);
+	assert_int_equal(wk_policy_step(&p, &busy, 1000), WK_P_OWNER);
+	assert_int_equal(wk_policy_step(&p, &busy, 1250), WK_P_SUSPENDED);
+	assert_non_null(strstr(p.why, "owner's CPU load for 0.2 s"));
+	/* By input, the load coming later: --suspend-after-load counts
+	 * from the load, --suspend-after from the owner's arrival. */
+	c.suspend_load_ms = 1000;
+	wk_policy_init(&p, &c, 0);
+	assert_int_equal(wk_policy_step(&p, &typing, 1000), WK_P_OWNER);
+	assert_int_equal(wk_policy_step(&p, &both, 1500), WK_P_OWNER);
+	assert_int_equal(wk_policy_step(&p, &both, 2499), WK_P_OWNER);
+	assert_int_equal(wk_policy_step(&p, &both, 2500), WK_P_SUSPENDED);
+	/* A load that drops and comes back starts again. */
+	wk_policy_init(&p, &c, 0);
+	assert_int_equal(wk_policy_step(&p, &busy, 1000), WK_P_OWNER);
+	assert_int_equal(wk_policy_step(&p, &typing, 1750), WK_P_OWNER);
+	assert_int_equal(wk_policy_step(&p, &busy, 2000), WK_P_OWNER);
+	assert_int_equal(wk_policy_step(&p, &busy, 2999), WK_P_OWNER);
+	assert_int_equal(wk_policy_step(&p, &busy, 3000), WK_P_SUSPENDED);
+}
+
 static void test_getopt(void **state)
 {
 	struct wk_policy_cfg c;
@@ -191,6 +219,12 @@ static void test_getopt(void **state)
 	assert_int_equal(c.cpu_max_pct, 50);
 	assert_int_equal(wk_policy_getopt(&c, 0x708, "0.001", err, sizeof(err)),
 			 -EINVAL);
+	assert_int_equal(c.suspend_load_ms, 0);
+	assert_int_equal(wk_policy_getopt(&c, 0x70a, "2", err, sizeof(err)), 1);
+	assert_int_equal(c.suspend_load_ms, 2000);
+	assert_int_equal(wk_policy_getopt(&c, 0x70a, "x", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "bad --suspend-after-load 'x' (seconds)");
 	assert_string_equal(wk_pstate_name(WK_P_SUSPENDED), "suspended");
 }
 
@@ -204,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_flicker_resets_away_time),
 		cmocka_unit_test(test_presence_inputs),
 		cmocka_unit_test(test_load_drives_the_cycle),
+		cmocka_unit_test(test_load_suspends_at_once),
 		cmocka_unit_test(test_getopt),
 	};
 
