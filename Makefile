@@ -118,6 +118,7 @@ UNIT_TESTS += test_gw_parse
 UNIT_TESTS += test_sk_model test_sk_objstore
 UNIT_TESTS += test_wk_stats
 UNIT_TESTS += test_wk_policy
+UNIT_TESTS += test_wk_cgroup
 UNIT_TESTS += test_sk_sign
 UNIT_TESTS += test_sk_token
 UNIT_TESTS += test_sk_vote

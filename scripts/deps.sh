@@ -29,6 +29,7 @@ libcmocka-dev
 python3
 python3-pytest
 busybox-static
+attr
 qemu-system-x86
 cpio
 xz-utils

@@ -23,10 +23,22 @@
 #                   gone when the worker has left
 #   cgroup-v2-stale the cgroup of a SIGKILLed worker is removed by the
 #                   next worker
-#   cgroup-v2-nonroot  the worker in a child cgroup of its own (where
-#                   systemd puts a service): the fallback line, nothing
-#                   created (the kernel refuses controllers in the
-#                   subtree_control of a cgroup with a process in it)
+#   cgroup-v2-nonroot  the worker (root) in a child cgroup not delegated
+#                   to it (a session scope, a harness's cgroup): the
+#                   fallback line, nothing created or changed, the worker
+#                   still in it (the kernel would refuse controllers there
+#                   anyway: no-internal-process rule)
+#   cgroup-v2-delegated-*  the worker started in sukima.service prepared as
+#                   systemd does for Delegate=yes (+cpu +memory at the
+#                   root, user.delegate and trusted.delegate "1"): it moves
+#                   into sukima.service/sukima-worker, enables cpu and
+#                   memory there, its sukima-monitors-<pid> gets cpu.idle,
+#                   memory.max and cpu.max as above, a running monitor is
+#                   in it, the call succeeds; a killed worker's
+#                   monitors' cgroup there is removed; on exit the
+#                   monitors' cgroup goes, the worker's leaf stays
+#   cgroup-v2-delegated-shared  a delegated cgroup holding another
+#                   process too: the fallback line, nothing changed
 #   input-i8042     --policy desktop without evdev loaded (no
 #                   /dev/input/event*): the worker watches i8042 interrupt
 #                   counts; PS/2 key presses sent by this script through
@@ -110,6 +122,8 @@ copy_prog() { # program dest-in-root
 }
 copy_prog "$B/sukima" /usr/local/bin/sukima || die "cannot copy $B/sukima"
 copy_prog "$NATS_SERVER" /usr/local/bin/nats-server || die "cannot copy nats-server"
+SETFATTR=$(command -v setfattr) && copy_prog "$SETFATTR" /usr/bin/setfattr ||
+	die "no setfattr (package attr: scripts/deps.sh)"
 copy_prog "$B/sukima-vmm" /usr/local/bin/sukima-vmm &&
 	cp "$B/guests/napwork.musl" "$R/t/napwork" || die "cannot copy the monitor or napwork"
 
@@ -356,19 +370,23 @@ else
 	no cgroup-v2-stale "worker not ready" /tmp/w-k.log
 fi
 
-# --- cgroup v2, the worker in a cgroup of its own (as systemd puts it) ----
+# --- cgroup v2, the worker in a cgroup of its own, not delegated to it ----
+# (a root shell's session scope, a test harness's cgroup): root may write
+# it, but nobody said it is the worker's, so the worker leaves it alone.
 mkdir $C/svc
 CGIN=$C/svc
 if start_worker s /tmp/w-s.log --slots 1 --mem 64M; then
 	n=$(count /tmp/w-s.log 'cgroup v2 not used (')
-	if [ "$n" = 1 ] && has /tmp/w-s.log 'does not delegate the cpu and memory' &&
-		[ -z "$(ls -d $C/svc/sukima-* 2>/dev/null)" ] &&
+	v=$(cat /proc/$wpid/cgroup)
+	if [ "$n" = 1 ] && has /tmp/w-s.log 'is not delegated to it' &&
+		[ "$v" = 0::/svc ] && [ -z "$(ls -d $C/svc/sukima-* 2>/dev/null)" ] &&
 		[ -z "$(cat $C/svc/cgroup.subtree_control)" ]; then
 		ok cgroup-v2-nonroot
 	else
-		no cgroup-v2-nonroot "$n 'cgroup v2 not used' lines, subtree_control '$(cat $C/svc/cgroup.subtree_control)'" /tmp/w-s.log
+		no cgroup-v2-nonroot "$n 'cgroup v2 not used' lines, /proc/$wpid/cgroup '$v', subtree_control '$(cat $C/svc/cgroup.subtree_control)'" /tmp/w-s.log
 	fi
-	# Why: the kernel's no-internal-process rule (docs/worker-policy.md).
+	# Why a cgroup must be emptied first: the kernel's no-internal-process
+	# rule (docs/worker-policy.md).
 	if err=$(sh -c "echo +memory >$C/svc/cgroup.subtree_control" 2>&1); then
 		say "the kernel let $C/svc hand memory down with the worker inside"
 	else
@@ -380,6 +398,86 @@ else
 fi
 CGIN=
 rmdir $C/svc
+
+# --- cgroup v2, a cgroup delegated to the worker (systemd's Delegate=yes) --
+# As systemd 252 leaves a unit's cgroup: a child of a cgroup handing cpu
+# and memory down, user.delegate (and trusted.delegate) "1", the worker
+# its only process. Here also the cgroup of a killed worker (its pid gone)
+# from a run whose subtree was not removed.
+D=$C/sukima.service
+sh -c 'exit 0' &
+dead=$!
+wait $dead
+mkdir $D && setfattr -n user.delegate -v 1 $D && setfattr -n trusted.delegate -v 1 $D &&
+	mkdir $D/sukima-monitors-$dead || no cgroup-v2-delegated "cannot prepare $D"
+CGIN=$D
+if start_worker d /tmp/w-d.log --slots $SLOTS --warm $WARM --mem ${MEM}M --cpu-max $CPUMAX; then
+	dcg=$D/sukima-monitors-$wpid
+	v=$(cat /proc/$wpid/cgroup)
+	sc=$(cat $D/cgroup.subtree_control)
+	if [ "$v" = 0::/sukima.service/sukima-worker ] && [ -z "$(cat $D/cgroup.procs)" ] &&
+		[ "$sc" = "cpu memory" ] && [ -d "$dcg" ] &&
+		has /tmp/w-d.log "cgroup v2: monitors in $dcg (.*); the worker in $D/sukima-worker"; then
+		ok cgroup-v2-delegated-moved
+		say "$(grep 'cgroup v2: monitors in' /tmp/w-d.log | sed 's/.* info: //')"
+	else
+		no cgroup-v2-delegated-moved "/proc/$wpid/cgroup '$v', $D/cgroup.procs '$(cat $D/cgroup.procs | tr '\n' ' ')', subtree_control '$sc'" /tmp/w-d.log
+	fi
+	want="1 $(((MEM + 32 * (SLOTS + WARM)) * 1048576)) $((CPUMAX * 1000 * $(nproc))) 100000"
+	v="$(cat $dcg/cpu.idle) $(cat $dcg/memory.max) $(cat $dcg/cpu.max)"
+	[ "$v" = "$want" ] && ok cgroup-v2-delegated-limits ||
+		no cgroup-v2-delegated-limits "cpu.idle memory.max cpu.max '$v', expected '$want'"
+	if [ ! -d $D/sukima-monitors-$dead ] &&
+		has /tmp/w-d.log "removed $D/sukima-monitors-$dead (its worker is gone)"; then
+		ok cgroup-v2-delegated-stale
+	else
+		no cgroup-v2-delegated-stale "$D/sukima-monitors-$dead left behind" /tmp/w-d.log
+	fi
+	id=$(echo hi | sukima invoke nap --async 2>/tmp/invoke-d.log)
+	mon=
+	until_ok 60 sh -c "grep -lx sukima-vmm /proc/[0-9]*/comm >/tmp/mons 2>/dev/null" &&
+		mon=$(head -n 1 /tmp/mons | cut -d/ -f3)
+	v=$(cat /proc/$mon/cgroup 2>/dev/null)
+	if [ -n "$mon" ] && grep -qx "$mon" $dcg/cgroup.procs &&
+		[ "$v" = "0::/sukima.service/sukima-monitors-$wpid" ]; then
+		ok cgroup-v2-delegated-procs
+	else
+		no cgroup-v2-delegated-procs "monitor '$mon' (call '$id'), /proc/$mon/cgroup '$v', cgroup.procs: $(tr '\n' ' ' <$dcg/cgroup.procs)" /tmp/w-d.log
+	fi
+	until_ok 90 sh -c "sukima status '$id' 2>/dev/null | grep -q succeeded" &&
+		ok cgroup-v2-delegated-call ||
+		no cgroup-v2-delegated-call "call '$id' did not succeed: $(sukima status "$id" 2>&1 | head -c 300)" /tmp/w-d.log
+	stop_worker cgroup-v2-delegated-removed
+	# Gone: the monitors' cgroup; kept: the worker's leaf (it was in it).
+	[ ! -d "$dcg" ] && [ -d $D/sukima-worker ] && ok cgroup-v2-delegated-removed ||
+		no cgroup-v2-delegated-removed "$dcg still there, or $D/sukima-worker gone" /tmp/w-d.log
+else
+	no cgroup-v2-delegated "worker not ready" /tmp/w-d.log
+fi
+CGIN=
+rmdir $D/sukima-* $D 2>/dev/null
+
+# A delegated cgroup the worker shares with another process: left alone.
+mkdir $D && setfattr -n user.delegate -v 1 $D || no cgroup-v2-delegated-shared "cannot prepare $D"
+sh -c "echo \$\$ >$D/cgroup.procs && exec sleep 120" &
+other=$!
+CGIN=$D
+if start_worker e /tmp/w-e.log --slots 1 --mem 64M; then
+	if has /tmp/w-e.log 'cgroup v2 not used (other processes are in its delegated cgroup)' &&
+		[ "$(cat /proc/$wpid/cgroup)" = 0::/sukima.service ] &&
+		[ -z "$(ls -d $D/sukima-* 2>/dev/null)" ] && [ -z "$(cat $D/cgroup.subtree_control)" ]; then
+		ok cgroup-v2-delegated-shared
+	else
+		no cgroup-v2-delegated-shared "the worker changed a cgroup it shares: $(ls $D | grep sukima)" /tmp/w-e.log
+	fi
+	stop_worker cgroup-v2-delegated-shared
+else
+	no cgroup-v2-delegated-shared "worker not ready" /tmp/w-e.log
+fi
+CGIN=
+kill -KILL $other
+wait $other 2>/dev/null
+rmdir $D
 
 # --- evdev: /dev/input/event*, plugged in while the worker runs ----------
 if start_worker b /tmp/w-b.log --slots 1 --mem 64M $POL; then
