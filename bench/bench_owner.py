@@ -56,6 +56,10 @@ POLICIES = os.environ.get("BENCH_OWNER_POLICIES", "always desktop").split()
 AWAY = os.environ.get("BENCH_OWNER_AWAY", "3")
 EXTRA = os.environ.get("BENCH_OWNER_DESKTOP_ARGS", "").split()
 SRC = os.environ.get("BENCH_OWNER_SRC", ROOT)  # what `compile` builds
+# Past this many seconds no new pair starts (a busy machine makes every
+# wait long); the table says how many pairs each row has.
+BUDGET = float(os.environ.get("BENCH_OWNER_BUDGET", "420"))
+T0 = time.monotonic()
 CPUS = os.cpu_count() or 1
 HZ = os.sysconf("SC_CLK_TCK")
 TSV = os.environ.get("BENCH_OWNER_TSV",
@@ -115,7 +119,7 @@ class Feeder(threading.Thread):
             c.close()
 
 
-def quiesce(c, timeout=60):
+def quiesce(c, timeout=30):
     """Drop the backlog, wait for the running calls to end: True if quiet.
 
     At SCHED_IDLE the worker's calls may starve while other processes keep
@@ -228,14 +232,18 @@ class Busy:
     """A worker of one policy, kept saturated by a feeder when asked."""
 
     def __init__(self, nats, c, digest, policy, tmp):
+        # "desktop:--opt,value,...": a variant with more worker options.
         self.c, self.policy = c, policy
-        args = ["--lease", "10", "--policy", policy]
-        if policy == "desktop":
+        kind, _, more = policy.partition(":")
+        self.desktop = kind == "desktop"
+        args = ["--lease", "10", "--policy", kind]
+        if self.desktop:
             # The PC's own sources; the keyboard of whoever runs the bench
             # is not the foreground job (--input-idle 0: input never counts).
             args += ["--input-idle", "0", "--away", AWAY] + EXTRA
-        self.w = cloud.Worker(nats.url, name=f"busy-{policy}", slots=CPUS,
-                              tmpdir=tmp, args=args).start()
+        args += [a for a in more.split(",") if a]
+        self.w = cloud.Worker(nats.url, name=f"busy{len(cloud._procs)}",
+                              slots=CPUS, tmpdir=tmp, args=args).start()
         self.wid = self.w.log().split("worker ", 1)[1].split()[0]
         self.feeder = Feeder(nats, digest, 2 * CPUS)
         self.feeder.start()
@@ -245,7 +253,7 @@ class Busy:
         v = self.c.kv_get("sk_workers", self.wid)
         return json.loads(v).get("state") if v else None
 
-    def saturate(self, timeout=60):
+    def saturate(self, timeout=30):
         """Feed it until every slot's monitor gets CPU; True if it did."""
         self.feeder.on.set()
         end = time.monotonic() + timeout
@@ -289,14 +297,18 @@ def pairs(b, name, reps):
     job = JOBS[name]
     runs = []
     for i in range(reps):
+        if i and time.monotonic() - T0 > BUDGET:
+            print(f"  {b.policy} {name}: {i} pairs of {reps}: past "
+                  f"BENCH_OWNER_BUDGET ({BUDGET:.0f} s)")
+            break
         pair, note = {}, []
         for side in (("alone", "beside") if i % 2 == 0
                      else ("beside", "alone")):
             if side == "alone":
                 if not b.idle():
                     note.append("worker not idle (starved by others?)")
-                if b.policy == "desktop":
-                    wait_state(b, "idle")
+                if b.desktop and not wait_state(b, "idle"):
+                    note.append("desktop worker not idle: others' load?")
             elif not b.saturate():
                 note.append("worker NOT saturated (others' load?)")
             t0 = time.time()
@@ -325,9 +337,13 @@ def pairs(b, name, reps):
     return runs
 
 
-def wait_state(b, want, timeout=120):
-    cloud.wait_for(lambda: b.state() == want, timeout, interval=0.1,
-                   what=f"worker state {want}")
+def wait_state(b, want, timeout=30):
+    try:
+        cloud.wait_for(lambda: b.state() == want, timeout, interval=0.1,
+                       what=f"worker state {want}")
+        return True
+    except TimeoutError:
+        return False
 
 
 def med(xs):
@@ -342,7 +358,7 @@ def summary(policy, name, runs):
     cpu = [y["job"] / x["job"] for x, y in zip(a, s)]
     wall = sum(r["wall"] for r in s)
     rows = [
-        (f"{policy} {name}: alone / beside (s)",
+        (f"{policy} {name}, {len(runs)} pairs: alone / beside (s)",
          f"{med([r['wall'] for r in a]):.2f} / "
          f"{med([r['wall'] for r in s]):.2f}",
          f"{100 * (med(ratio) - 1):+.1f} %",
@@ -363,7 +379,7 @@ def summary(policy, name, runs):
          f"{100 * med([r['others'] / (r['wall'] * CPUS) for r in s]):.1f} %",
          "of the PC", "", ""),
     ]
-    if policy == "desktop":
+    if policy.startswith("desktop"):
         owner = [t for r in runs for st, t in r["policy"]
                  if st == "idle -> owner" and t < r["beside"]["wall"]]
         susp = [t for r in runs for st, t in r["policy"]

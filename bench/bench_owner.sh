@@ -9,9 +9,11 @@
 #  2. owner activity -> the worker pulls nothing new (target <= 1 s);
 #  3. Vacating -> the work running on another worker (<= 1 s + one pull).
 # Knobs: BENCH_OWNER_CPU_REPS (7 pairs), BENCH_OWNER_CC_REPS (5 pairs),
-# BENCH_OWNER_LAT_REPS (5), BENCH_OWNER_POLICIES ("always desktop"),
-# BENCH_OWNER_CPU_MIB (400), BENCH_OWNER_AWAY (3 s), and
-# BENCH_OWNER_DESKTOP_ARGS (more options for the desktop worker).
+# BENCH_OWNER_LAT_REPS (5), BENCH_OWNER_POLICIES ("always desktop";
+# "desktop:--opt,value" is a variant with more worker options),
+# BENCH_OWNER_CPU_MIB (400), BENCH_OWNER_AWAY (3 s),
+# BENCH_OWNER_DESKTOP_ARGS (more options for the desktop worker),
+# BENCH_OWNER_BUDGET (420 s: no pair starts after it).
 # About 5 minutes on a quiet 2-CPU machine; bench/run.sh gives it 600 s.
 # Raw lines: $SUKIMA_BUILD/reports/bench_owner.tsv.
 # bench-timeout: 600
