@@ -20,6 +20,7 @@
 #define MAX_INPUTS    32
 #define RESCAN_MS     10000 /* input devices come and go */
 #define LOAD_MIN_MS   900   /* shortest window a load figure is taken over */
+#define LOAD_POINTS   128   /* > LOAD_MIN_MS / the shortest tick (10 ms) */
 #define BITS_PER_LONG (8 * sizeof(unsigned long))
 
 struct wk_policy_src {
@@ -35,10 +36,14 @@ struct wk_policy_src {
 	int64_t last_input; /* CLOCK_MONOTONIC ms, or -1 */
 	int said_no_input;
 
-	/* /proc/stat busy/total jiffies and own CPU at the window start */
-	unsigned long long busy0, total0;
-	uint64_t own0;
-	int64_t t0;
+	/* /proc/stat busy/total jiffies and own CPU at each tick of the
+	 * last LOAD_MIN_MS and more (a ring, oldest at (first)) */
+	struct load_point {
+		int64_t t;
+		unsigned long long busy, total;
+		uint64_t own;
+	} pts[LOAD_POINTS];
+	int first, npts;
 	int load_pct;
 };
 
@@ -193,29 +198,47 @@ static int read_stat(unsigned long long *busy, unsigned long long *total)
 	return 0;
 }
 
+/*
+ * The foreign load over a window sliding with the ticks: from the newest
+ * point at least LOAD_MIN_MS old to now.  Recomputed every tick, so an
+ * owner's load shows as soon as it fills a quarter of the last window
+ * (a fixed window recomputed every LOAD_MIN_MS saw it up to a window
+ * later).  Unknown (-1) until the first window is full.
+ */
 static int foreign_load(struct wk_policy_src *s)
 {
-	unsigned long long busy = 0, total = 0;
-	int64_t now = sk_mono_ms();
-	uint64_t own;
+	struct load_point now, *from = NULL;
 
-	if (now - s->t0 < LOAD_MIN_MS)
-		return s->load_pct;
-	if (read_stat(&busy, &total))
+	now.t = sk_mono_ms();
+	if (read_stat(&now.busy, &now.total))
 		return -1;
-	own = s->own_cpu ? s->own_cpu() : 0;
-	if (s->t0 && total > s->total0) {
-		long long foreign = (long long)(busy - s->busy0) -
-				    (long long)(own - s->own0);
+	now.own = s->own_cpu ? s->own_cpu() : 0;
+	/* Drop the points a newer one already makes old enough. */
+	while (s->npts > 1) {
+		const struct load_point *next =
+			&s->pts[(s->first + 1) % LOAD_POINTS];
+
+		if (now.t - next->t < LOAD_MIN_MS)
+			break;
+		s->first = (s->first + 1) % LOAD_POINTS;
+		s->npts--;
+	}
+	if (s->npts && now.t - s->pts[s->first].t >= LOAD_MIN_MS)
+		from = &s->pts[s->first];
+	if (from && now.total > from->total) {
+		long long foreign = (long long)(now.busy - from->busy) -
+				    (long long)(now.own - from->own);
 		if (foreign < 0)
 			foreign = 0;
-		s->load_pct =
-			(int)(100 * foreign / (long long)(total - s->total0));
+		s->load_pct = (int)(100 * foreign /
+				    (long long)(now.total - from->total));
 	}
-	s->busy0 = busy;
-	s->total0 = total;
-	s->own0 = own;
-	s->t0 = now;
+	if (s->npts == LOAD_POINTS) { /* ticks faster than the ring */
+		s->first = (s->first + 1) % LOAD_POINTS;
+		s->npts--;
+	}
+	s->pts[(s->first + s->npts) % LOAD_POINTS] = now;
+	s->npts++;
 	return s->load_pct;
 }
 
