@@ -94,7 +94,7 @@ struct gw {
 	struct gw_opts o;
 	char id[SK_ID_LEN + 1];
 	struct sk_nats *n;
-	jsCtx *js_async; /* sync calls: publish without waiting for the ack */
+	/* sk.reply.<id>.>: sync replies and their work messages' PubAcks */
 	natsSubscription *reply_sub;
 	struct MHD_Daemon *mhd;
 	char *tls_cert_pem, *tls_key_pem; /* HTTPS (gw_auth.c) */
@@ -194,8 +194,9 @@ char *gw_callrec_json(const struct sk_callrec *cr);
 
 /*
  * Publish a sync call's work message without waiting for JetStream's ack:
- * a failed ack later fails the waiting call (503) through the async error
- * handler.  0 or -errno (nothing was sent).
+ * the ack comes to the reply subscription (sk.reply.<gateway>.<msg
+ * id>.ack), where a refusal fails the waiting call (503).  0 or -errno
+ * (nothing was sent).
  */
 int gw_publish_work_async(struct gw *g, const char *arch, const char *id,
 			  const char *sk_call, const void *body, size_t len);

@@ -58,21 +58,71 @@ static void call_finish(struct gw_call *c, enum gw_call_state st)
 	gw_http_resume(c->conn);
 }
 
-/* sk.reply.<gateway>.<id>: the one reply of a sync call. */
+/*
+ * The PubAck of a sync call's work message (msg id: <call id>, or
+ * <call id>.r<k> for a replica).  A refusal (a JSON "error", or a status
+ * answer such as 503, no responders) answers the waiting caller now; a
+ * stored message needs nothing, its reply comes from a worker.
+ */
+static void pub_ack(struct gw *g, natsMsg *m, const char *msg_id)
+{
+	char call_id[SK_ID_MAX + 1], why[160] = "";
+	const char *st = NULL;
+	struct gw_call *c;
+
+	if (natsMsg_GetDataLength(m) == 0) {
+		if (natsMsgHeader_Get(m, "Status", &st) != NATS_OK || !st)
+			return;
+		snprintf(why, sizeof(why), "status %s", st);
+	} else {
+		json_t *o =
+			json_loadb(natsMsg_GetData(m),
+				   (size_t)natsMsg_GetDataLength(m), 0, NULL);
+		json_t *e = json_object_get(o, "error");
+		const char *d =
+			json_string_value(json_object_get(e, "description"));
+
+		if (e)
+			snprintf(why, sizeof(why), "%s", d ? d : "refused");
+		json_decref(o);
+		if (!e)
+			return;
+	}
+	snprintf(call_id, sizeof(call_id), "%.*s", (int)strcspn(msg_id, "."),
+		 msg_id);
+	pthread_mutex_lock(&g->lock);
+	c = gw_call_take(g, call_id);
+	if (c)
+		call_finish(c, GW_CALL_ABORTED);
+	pthread_mutex_unlock(&g->lock);
+	sk_warn("publish of call %s failed: %s", call_id, why);
+}
+
+/*
+ * sk.reply.<gateway>.<id>: the one reply of a sync call;
+ * sk.reply.<gateway>.<msg id>.ack: the PubAck of its work message.  One
+ * subscription and one delivery thread for both: an asynchronous
+ * JetStream publish would add a thread of its own and wake cnats' garbage
+ * collector for every call.
+ */
 static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 		     void *closure)
 {
 	struct gw *g = closure;
-	const char *subj = natsMsg_GetSubject(msg);
-	const char *id = strrchr(subj, '.');
+	const char *subj = natsMsg_GetSubject(msg), *id;
+	size_t pre = strlen(SK_SUBJ_REPLY) + strlen(g->id) + 1;
 	struct gw_call *c;
 	int len = natsMsg_GetDataLength(msg);
 
 	(void)nc;
 	(void)sub;
-	if (!id || len < 0)
+	if (!subj || strlen(subj) <= pre || len < 0)
 		goto out;
-	id++;
+	id = subj + pre;
+	if (strchr(id, '.')) {
+		pub_ack(g, msg, id);
+		goto out;
+	}
 	pthread_mutex_lock(&g->lock);
 	c = gw_call_take(g, id);
 	if (c) {
@@ -153,48 +203,24 @@ int gw_publish_work(struct gw *g, const char *arch, const char *id,
 	return rc;
 }
 
-/* A sync call's publish failed after all: answer its caller now. */
-static void on_pub_err(jsCtx *js, jsPubAckErr *pae, void *closure)
-{
-	struct gw *g = closure;
-	const char *id = NULL;
-	struct gw_call *c = NULL;
-
-	(void)js;
-	if (pae->Msg &&
-	    natsMsgHeader_Get(pae->Msg, "Nats-Msg-Id", &id) == NATS_OK && id) {
-		char call_id[SK_ID_MAX + 1];
-
-		/* A replica's message id is <call id>.r<k> (gw_replicas.c). */
-		snprintf(call_id, sizeof(call_id), "%.*s",
-			 (int)strcspn(id, "."), id);
-		pthread_mutex_lock(&g->lock);
-		c = gw_call_take(g, call_id);
-		if (c)
-			call_finish(c, GW_CALL_ABORTED);
-		pthread_mutex_unlock(&g->lock);
-	}
-	sk_warn("publish of call %s failed: %s", id ? id : "?",
-		pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
-}
-
 int gw_publish_work_async(struct gw *g, const char *arch, const char *id,
 			  const char *sk_call, const void *body, size_t len)
 {
-	char subj[64];
+	char subj[64], reply[128];
 	natsMsg *m = NULL;
-	jsPubOptions po;
 	natsStatus s;
 
 	snprintf(subj, sizeof(subj), "%s%s", SK_SUBJ_WORK, arch);
-	jsPubOptions_Init(&po);
-	po.MsgId = id;
-	s = natsMsg_Create(&m, subj, NULL, body, (int)len);
+	/* The PubAck comes to on_reply (a subject with a dot after the id). */
+	snprintf(reply, sizeof(reply), "%s%s.%s.ack", SK_SUBJ_REPLY, g->id, id);
+	s = natsMsg_Create(&m, subj, reply, body, (int)len);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, SK_HDR_CALL, sk_call);
 	if (s == NATS_OK)
-		s = js_PublishMsgAsync(g->js_async, &m, &po);
-	sk_msg_free(m); /* NULL once the library owns it */
+		s = natsConnection_PublishMsg(g->n->nc, m);
+	sk_msg_free(m);
 	if (s != NATS_OK) {
 		sk_warn("publish %s for %s failed: %s", subj, id,
 			natsStatus_GetText(s));
@@ -530,7 +556,7 @@ int gw_nats_open(struct gw *g)
 			 strerror(-rc));
 		return rc;
 	}
-	snprintf(subj, sizeof(subj), "%s%s.*", SK_SUBJ_REPLY, g->id);
+	snprintf(subj, sizeof(subj), "%s%s.>", SK_SUBJ_REPLY, g->id);
 	s = natsConnection_Subscribe(&g->reply_sub, g->n->nc, subj, on_reply,
 				     g);
 	if (s == NATS_OK)
@@ -538,17 +564,6 @@ int gw_nats_open(struct gw *g)
 		s = natsSubscription_SetPendingLimits(g->reply_sub, -1, -1);
 	if (s != NATS_OK) {
 		sk_error("cannot subscribe to %s: %s", subj,
-			 natsStatus_GetText(s));
-		return -EIO;
-	}
-	jsOptions jo;
-	jsOptions_Init(&jo);
-	jo.PublishAsync.MaxPending = 4096;
-	jo.PublishAsync.ErrHandler = on_pub_err;
-	jo.PublishAsync.ErrHandlerClosure = g;
-	s = natsConnection_JetStream(&g->js_async, g->n->nc, &jo);
-	if (s != NATS_OK) {
-		sk_error("cannot make a JetStream context: %s",
 			 natsStatus_GetText(s));
 		return -EIO;
 	}
@@ -569,8 +584,6 @@ void gw_nats_close(struct gw *g)
 		natsConnection_Close(g->n->nc);
 	natsSubscription_Destroy(g->reply_sub);
 	g->reply_sub = NULL;
-	jsCtx_Destroy(g->js_async);
-	g->js_async = NULL;
 	pthread_mutex_lock(&g->fn_lock);
 	fn_free_all(g);
 	pthread_mutex_unlock(&g->fn_lock);
