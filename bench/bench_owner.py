@@ -350,6 +350,14 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+QUIET = 0.05  # others' load, share of the PC, under which a pair is quiet
+
+
+def share(run):
+    """Others' load during (run), as a share of the whole PC."""
+    return run["others"] / (run["wall"] * CPUS)
+
+
 def summary(policy, name, runs):
     """Table rows for one policy and job."""
     a = [r["alone"] for r in runs]
@@ -375,8 +383,8 @@ def summary(policy, name, runs):
          f"{100 * sum(r['bench'] for r in s) / (wall * CPUS):.1f} %",
          "of the PC", "", ""),
         ("  others' load alone / beside",
-         f"{100 * med([r['others'] / (r['wall'] * CPUS) for r in a]):.1f} / "
-         f"{100 * med([r['others'] / (r['wall'] * CPUS) for r in s]):.1f} %",
+         f"{100 * med([share(r) for r in a]):.1f} / "
+         f"{100 * med([share(r) for r in s]):.1f} %",
          "of the PC", "", ""),
     ]
     if policy.startswith("desktop"):
@@ -388,6 +396,14 @@ def summary(policy, name, runs):
                      f"{med(owner):.2f} / " +
                      (f"{med(susp):.2f}" if susp else "never"),
                      f"{len(owner)}/{len(runs)} runs", "", ""))
+    quiet = [r["beside"]["wall"] / r["alone"]["wall"] for r in runs
+             if not r["note"] and
+             max(share(r["alone"]), share(r["beside"])) <= QUIET]
+    rows.append((f"  pairs others left quiet (<= {100 * QUIET:.0f} %)",
+                 f"{len(quiet)} of {len(runs)}",
+                 f"{100 * (med(quiet) - 1):+.1f} %" if quiet else "",
+                 f"{100 * (min(quiet) - 1):+.1f} .. "
+                 f"{100 * (max(quiet) - 1):+.1f} %" if quiet else "", ""))
     bad = sum(1 for r in runs if r["note"])
     if bad:
         rows.append(("  pairs with a warning (see above)", str(bad), "", "",
@@ -522,6 +538,10 @@ def main():
           f"{'pair range':>16} {'target':>17}")
     for r in rows:
         print(f"{r[0]:42} {r[1]:>15} {r[2]:>9} {r[3]:>16} {r[4]:>17}")
+    print("slowdown: median over the pairs of beside / alone - 1; pair "
+          "range: the lowest and highest pair.  Pairs where others loaded "
+          "the PC (see each pair's 'others') are not the owner's view: "
+          "rerun on a quiet machine.")
 
 
 if __name__ == "__main__":
