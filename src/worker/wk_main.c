@@ -998,10 +998,8 @@ static void *slot_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		w->leading = 0;
 		leads = 0;
-		if (!m) {
-			pthread_cond_broadcast(&w->cond); /* drain() waits */
-			continue;
-		}
+		if (!m)
+			continue; /* leaving: the followers stay asleep */
 		w->busy++;
 		/* An idle slot takes the lead (nothing to do if none waits). */
 		pthread_cond_signal(&w->cond);
@@ -1196,6 +1194,16 @@ static int pull_ahead(struct wk *w)
 	return 1;
 }
 
+static int lead_taken(struct wk *w)
+{
+	int l;
+
+	pthread_mutex_lock(&w->lock);
+	l = w->leading;
+	pthread_mutex_unlock(&w->lock);
+	return l;
+}
+
 /*
  * Let the slots pull until the worker is asked to leave; then wait for the
  * leader to stop.
@@ -1208,10 +1216,10 @@ static void pull_until_leave(struct wk *w)
 	pthread_mutex_unlock(&w->lock);
 	while (!stop_requested())
 		usleep(50 * 1000);
-	pthread_mutex_lock(&w->lock);
-	while (w->leading)
-		pthread_cond_wait(&w->cond, &w->lock);
-	pthread_mutex_unlock(&w->lock);
+	/* The leader notices within a pull wait (100 ms); polled, so no
+	 * wake-up meant for a follower can be missed here. */
+	while (lead_taken(w))
+		usleep(10 * 1000);
 }
 
 static void drain(struct wk *w)
