@@ -478,8 +478,6 @@ vm_line() {
 }
 : >"$T/console.log"
 vm_watch "$IDLE" "$T/console.log" -initrd "$T/initrd.cpio" -append "$append"
-stalled=$vm_stalled
-qrc=$vm_qrc
 cp "$T/console.log" "$LOG"
 ds=$((($(date +%s%N) - start) / 100000000))
 echo "stdkvm: QEMU ran $((ds / 10)).$((ds % 10)) s; console log in $LOG"
@@ -497,16 +495,5 @@ for name in "${names[@]}"; do
 		vfail=$((vfail + 1))
 	fi
 done
-if ! grep -q '^STDKVM-DONE ' "$T/console.log"; then
-	if [ $stalled -eq 1 ]; then
-		echo "FAIL stdkvm: the VM printed nothing for $IDLE s and was stopped"
-	elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
-		echo "FAIL stdkvm: the VM was killed after $VM_TIMEOUT s"
-	else
-		echo "FAIL stdkvm: the VM stopped before its last line (QEMU status $qrc)"
-	fi
-	grep -m 1 -E 'Kernel panic|BUG:|Oops' "$T/console.log" | sed 's/^/  guest kernel: /'
-	tail -n 15 "$T/console.log" | sed 's/^/  | /'
-	vfail=$((vfail + 1))
-fi
+vm_finished stdkvm STDKVM-DONE "$T/console.log" || vfail=$((vfail + 1))
 finish $vpass $vfail

@@ -11,6 +11,10 @@
 #                             caller defines it), appends each to LOG; stops
 #                             QEMU when it prints nothing for IDLE s. Sets
 #                             vm_stalled (1: stopped so) and vm_qrc.
+#   vm_finished NAME MARK LOG 0 when LOG has a line starting "MARK " (the
+#                             guest's last); else says why not, after
+#                             vm_watch, as "FAIL NAME: ..." lines plus the
+#                             console's tail, and returns 1
 #   vm_stop                   kills a QEMU still running (for EXIT traps)
 # VM_TIMEOUT bounds a whole run (default 600 s).
 # shellcheck shell=bash disable=SC2034 # vm_stalled, vm_qrc are for callers
@@ -51,6 +55,7 @@ vm_stop() {
 vm_watch() { # idle log qemu-args...
 	local idle=$1 log=$2 fifo line rc pid
 	shift 2
+	vm_idle=$idle
 	fifo=$(mktemp -u "${log}.fifo.XXXXXX")
 	mkfifo "$fifo" || return 1
 	timeout -k 5 "$VM_TIMEOUT" "${VM_QEMU[@]}" "$@" </dev/null >"$fifo" 2>&1 &
@@ -75,4 +80,19 @@ vm_watch() { # idle log qemu-args...
 	vm_qrc=$?
 	vm_qpid=
 	rm -f "$fifo"
+}
+
+vm_finished() { # name marker log
+	local name=$1 marker=$2 log=$3
+	grep -q "^$marker " "$log" && return 0
+	if [ "$vm_stalled" -eq 1 ]; then
+		echo "FAIL $name: the VM printed nothing for $vm_idle s and was stopped"
+	elif [ "$vm_qrc" -eq 124 ] || [ "$vm_qrc" -eq 137 ]; then
+		echo "FAIL $name: the VM was killed after $VM_TIMEOUT s"
+	else
+		echo "FAIL $name: the VM stopped before its last line (QEMU status $vm_qrc)"
+	fi
+	grep -m 1 -E 'Kernel panic|BUG:|Oops' "$log" | sed 's/^/  guest kernel: /'
+	tail -n 15 "$log" | sed 's/^/  | /'
+	return 1
 }
