@@ -546,7 +546,7 @@ slice_phase() {
 	share=$(awk -v u=$du -v s=$ds 'BEGIN { printf "%.1f", 100 * u / (u + s) }')
 	wake=$(awk -v w0=$4 -v n0=$5 -v w1=$6 -v n1=$7 'BEGIN { n = n1 - n0; w = 0; if (n > 0) w = (w1 - w0) / n / 1e6; printf "%.2f ms over %d", w, n }')
 	say "slice $1 (cpu.weight $2, cpu.idle $3) over $el s: user.slice $((du / 1000)) ms, sukima.slice $((ds / 1000)) ms (the worker itself $((dk / 1000)) ms): owner's share $share %; worker's threads wait $wake wake-ups, at most $wmax ms"
-	eval "share_$1=$share"
+	if [ "$1" = shipped ]; then share_shipped=$share; fi
 }
 sh -c 'exit 0' &
 dead=$!
@@ -556,7 +556,7 @@ mkdir $U $S && echo '+cpu +memory' >$S/cgroup.subtree_control && mkdir $W &&
 CGIN=$W
 if start_worker sl /tmp/w-sl.log --slots 1 --mem 64M --policy always; then
 	CGIN=
-	sukima deploy burn /t/sha256gen --arg 32 --timeout 300s >/tmp/deploy-burn.log 2>&1 ||
+	sukima deploy burn /t/sha256gen --arg 64 --timeout 300s >/tmp/deploy-burn.log 2>&1 ||
 		no slice "sukima deploy failed" /tmp/deploy-burn.log
 	red0=$(redeliveries)
 	: >/tmp/burn-ids
@@ -683,17 +683,5 @@ echo "guestos: QEMU ran $((ds / 10)).$((ds % 10)) s; console log in $LOG"
 # --- verdicts ---------------------------------------------------------------
 vpass=$(grep -c '^PASS ' "$T/console.log")
 vfail=$(grep -c '^FAIL ' "$T/console.log")
-# shellcheck disable=SC2154 # vm_stalled, vm_qrc: set by vm_watch (vm.sh)
-if ! grep -q '^GUESTOS-DONE ' "$T/console.log"; then
-	if [ "$vm_stalled" -eq 1 ]; then
-		echo "FAIL guestos: the VM printed nothing for $IDLE s and was stopped"
-	elif [ "$vm_qrc" -eq 124 ] || [ "$vm_qrc" -eq 137 ]; then
-		echo "FAIL guestos: the VM was killed after $VM_TIMEOUT s"
-	else
-		echo "FAIL guestos: the VM stopped before its last line (QEMU status $vm_qrc)"
-	fi
-	grep -m 1 -E 'Kernel panic|BUG:|Oops' "$T/console.log" | sed 's/^/  guest kernel: /'
-	tail -n 15 "$T/console.log" | sed 's/^/  | /'
-	vfail=$((vfail + 1))
-fi
+vm_finished guestos GUESTOS-DONE "$T/console.log" || vfail=$((vfail + 1))
 finish "$vpass" "$vfail"
