@@ -20,6 +20,7 @@
 #include "cli/cli.h"
 #include "cli/cli_init.h"
 #include "common/sk_token.h"
+#include "common/sk_nats.h"
 #include "common/sk_util.h"
 
 #define CA_DAYS	    3650
@@ -282,7 +283,7 @@ static void gateway_perms(FILE *f)
 		   "\"$O.sk_artifacts.>\", \"sk.work.>\", \"sk.ctl."
 		   "*.drain\", \"_INBOX_gateway.>\"]}\n"
 		   "      subscribe: {allow: [\"_INBOX_gateway.>\", "
-		   "\"sk.reply.>\"]}\n"
+		   "\"sk.reply.>\", \"" SK_SUBJ_RESULT ">\"]}\n"
 		   "    }\n");
 }
 

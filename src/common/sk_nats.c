@@ -327,8 +327,7 @@ void sk_nats_close(struct sk_nats *n)
 		 * thread after Close returns; both get (n).  Wait for the
 		 * closed one, the last, before freeing (n).
 		 */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 5;
+		sk_abstime(&ts, 5000);
 		pthread_mutex_lock(&n->cb_lock);
 		while (!n->closed &&
 		       pthread_cond_timedwait(&n->cb_cond, &n->cb_lock, &ts) ==
@@ -440,6 +439,21 @@ static int keep_bucket(struct sk_nats *n, enum sk_bucket b, kvStore *kv)
 	return 0;
 }
 
+/*
+ * The server republishes each final result it stores in sk_results (key
+ * = call id, one token; replica votes have two) to sk.result.<call id>:
+ * the gateway waiting for a sync call gets the committed result straight
+ * from the store, one message after the worker's write, instead of a
+ * reply the worker sends once the write's PubAck is back.  A refused
+ * create-only write (a second result) is not stored, so it is not
+ * republished: first result wins, for the caller too.  nats-server 2.9
+ * takes RePublish only when a stream is created.
+ */
+static jsRePublish results_republish = {
+	.Source = "$KV.sk_results.*",
+	.Destination = SK_SUBJ_RESULT "{{wildcard(1)}}",
+};
+
 static int add_bucket(struct sk_nats *n, enum sk_bucket b, int64_t ttl_ms)
 {
 	kvStore *kv = NULL;
@@ -455,6 +469,8 @@ static int add_bucket(struct sk_nats *n, enum sk_bucket b, int64_t ttl_ms)
 	kc.TTL = ttl_ms * NS_PER_MS;
 	kc.StorageType = js_FileStorage;
 	kc.Replicas = 1;
+	if (b == SK_B_RESULTS)
+		kc.RePublish = &results_republish;
 	s = js_CreateKeyValue(&kv, n->js, &kc);
 	if (s == NATS_OK)
 		return keep_bucket(n, b, kv);
@@ -474,8 +490,10 @@ static int add_bucket(struct sk_nats *n, enum sk_bucket b, int64_t ttl_ms)
  * cannot overwrite another's (docs/security.md).  Creates keep their
  * 10071 answer (-EEXIST).  kvConfig cannot say it, so the stream is
  * updated once; a role without the right (a worker) gives up after 1 s.
+ * Also notes whether the stream republishes results (a bucket made
+ * before results_republish existed does not, and cannot be changed).
  */
-static void results_create_only(struct sk_nats *n)
+static void results_config(struct sk_nats *n)
 {
 	char stream[64];
 	jsStreamInfo *si = NULL, *up = NULL;
@@ -485,6 +503,14 @@ static void results_create_only(struct sk_nats *n)
 	snprintf(stream, sizeof(stream), "KV_%s", bucket_names[SK_B_RESULTS]);
 	if (js_GetStreamInfo(&si, n->js, stream, NULL, NULL) != NATS_OK)
 		return;
+	n->results_republished = si->Config->RePublish &&
+				 si->Config->RePublish->Source &&
+				 si->Config->RePublish->Destination &&
+				 !strcmp(si->Config->RePublish->Source,
+					 results_republish.Source) &&
+				 !strcmp(si->Config->RePublish->Destination,
+					 results_republish.Destination) &&
+				 !si->Config->RePublish->HeadersOnly;
 	if (!si->Config->DiscardNewPerSubject) {
 		sc = *si->Config;
 		sc.Discard = js_DiscardNew;
@@ -587,7 +613,7 @@ int sk_nats_setup(struct sk_nats *n, const struct sk_cloud_cfg *cfg)
 	    (rc = add_bucket(n, SK_B_CALLS, n->cfg.results_ttl_ms)) ||
 	    (rc = add_bucket(n, SK_B_WORKERS, n->cfg.workers_ttl_ms)))
 		return rc;
-	results_create_only(n);
+	results_config(n);
 	return 0;
 }
 

@@ -11,13 +11,15 @@
 #include "common/sk_tls.h"
 
 /* Names from docs/architecture.md ("Cloud data model"). */
-#define SK_STREAM_WORK	      "SUKIMA_WORK"
-#define SK_STREAM_DONE	      "SUKIMA_DONE"
-#define SK_SUBJ_WORK	      "sk.work."    /* + arch */
-#define SK_SUBJ_DONE	      "sk.done."    /* + invocation id */
-#define SK_SUBJ_DONE_CB	      "sk.done.cb." /* + id: calls with a callback */
-#define SK_SUBJ_REPLY	      "sk.reply." /* + gateway id + "." + invocation id */
-#define SK_SUBJ_CTL	      "sk.ctl."	  /* + worker id + ".drain" (request) */
+#define SK_STREAM_WORK	"SUKIMA_WORK"
+#define SK_STREAM_DONE	"SUKIMA_DONE"
+#define SK_SUBJ_WORK	"sk.work."    /* + arch */
+#define SK_SUBJ_DONE	"sk.done."    /* + invocation id */
+#define SK_SUBJ_DONE_CB "sk.done.cb." /* + id: calls with a callback */
+#define SK_SUBJ_REPLY	"sk.reply."   /* + gateway id + "." + invocation id */
+/* + invocation id: a committed final result, republished by the server. */
+#define SK_SUBJ_RESULT	      "sk.result."
+#define SK_SUBJ_CTL	      "sk.ctl."	 /* + worker id + ".drain" (request) */
 #define SK_CONSUMER_PREFIX    "workers-" /* + arch */
 #define SK_CONSUMER_CALLBACKS "callbacks"
 #define SK_OBJ_ARTIFACTS      "sk_artifacts"
@@ -61,6 +63,9 @@ struct sk_nats {
 	 * "_INBOX_<user>" for a login, which sukima init's permissions let
 	 * only that login subscribe to (no snooping on others' replies). */
 	char inbox[80];
+	/* sk_nats_setup found sk_results republishing every committed
+	 * final result to SK_SUBJ_RESULT (buckets made by this version). */
+	int results_republished;
 	volatile int closing; /* set by sk_nats_close: quiet disconnect */
 	/* The closed callback is the last one cnats runs for a connection:
 	 * sk_nats_close waits for it before freeing what callbacks see. */

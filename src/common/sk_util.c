@@ -28,6 +28,16 @@ int64_t sk_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void sk_abstime(struct timespec *ts, int64_t ms)
+{
+	int64_t ns;
+
+	clock_gettime(CLOCK_REALTIME, ts);
+	ns = ts->tv_nsec + (ms % 1000) * 1000000;
+	ts->tv_sec += ms / 1000 + ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+}
+
 void sk_new_id(char out[SK_ID_LEN + 1])
 {
 	static const char alpha[] = "0123456789abcdefghijklmnopqrstuvwxyz";

@@ -15,6 +15,10 @@ int64_t sk_now_us(void);
 /* Monotonic time in milliseconds, for deadlines (CLOCK_MONOTONIC). */
 int64_t sk_mono_ms(void);
 
+/* (ts) = CLOCK_REALTIME now + (ms): the deadline pthread_cond_timedwait takes. */
+struct timespec;
+void sk_abstime(struct timespec *ts, int64_t ms);
+
 /* An invocation or worker id: 26 characters [0-9a-z], random (getrandom). */
 #define SK_ID_LEN 26
 void sk_new_id(char out[SK_ID_LEN + 1]);

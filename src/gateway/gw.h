@@ -96,6 +96,8 @@ struct gw {
 	struct sk_nats *n;
 	/* sk.reply.<id>.>: sync replies and their work messages' PubAcks */
 	natsSubscription *reply_sub;
+	/* sk.result.*: committed results, republished by the server */
+	natsSubscription *result_sub;
 	struct MHD_Daemon *mhd;
 	char *tls_cert_pem, *tls_key_pem; /* HTTPS (gw_auth.c) */
 

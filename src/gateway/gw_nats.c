@@ -98,33 +98,14 @@ static void pub_ack(struct gw *g, natsMsg *m, const char *msg_id)
 	sk_warn("publish of call %s failed: %s", call_id, why);
 }
 
-/*
- * sk.reply.<gateway>.<id>: the one reply of a sync call;
- * sk.reply.<gateway>.<msg id>.ack: the PubAck of its work message.  One
- * subscription and one delivery thread for both: an asynchronous
- * JetStream publish would add a thread of its own and wake cnats' garbage
- * collector for every call.
- */
-static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-		     void *closure)
+/* The answer of sync call (id), if it still waits here: 1 taken, else 0. */
+static int take_result(struct gw *g, const char *id, natsMsg *msg)
 {
-	struct gw *g = closure;
-	const char *subj = natsMsg_GetSubject(msg), *id;
-	size_t pre = strlen(SK_SUBJ_REPLY) + strlen(g->id) + 1;
-	struct gw_call *c;
 	int len = natsMsg_GetDataLength(msg);
+	struct gw_call *c;
 
-	(void)nc;
-	(void)sub;
-	if (!subj || strlen(subj) <= pre || len < 0)
-		goto out;
-	id = subj + pre;
-	if (strchr(id, '.')) {
-		pub_ack(g, msg, id);
-		goto out;
-	}
 	pthread_mutex_lock(&g->lock);
-	c = gw_call_take(g, id);
+	c = len >= 0 ? gw_call_take(g, id) : NULL;
 	if (c) {
 		c->result = malloc((size_t)len + 1);
 		if (c->result) {
@@ -139,10 +120,57 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 	pthread_mutex_unlock(&g->lock);
 	if (c)
 		atomic_fetch_add(&g->st.replies, 1);
-	else
-		atomic_fetch_add(&g->st.late_replies, 1);
-out:
+	return c != NULL;
+}
+
+/*
+ * sk.reply.<gateway>.<id>: a worker's reply to a sync call (from a worker
+ * that found the result committed already, or when sk_results does not
+ * republish).  With republishing these are not read at all: the result
+ * came on sk.result.<id> when it was committed (a call that missed it
+ * reads sk_results before answering 504), and any worker that pulled the
+ * call could forge a reply here (docs/security.md).
+ * sk.reply.<gateway>.<msg id>.ack: the PubAck of a work
+ * message.  One subscription and one delivery thread for both: an
+ * asynchronous JetStream publish would add a thread of its own and wake
+ * cnats' garbage collector for every call.
+ */
+static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+		     void *closure)
+{
+	struct gw *g = closure;
+	const char *subj = natsMsg_GetSubject(msg), *id;
+	size_t pre = strlen(SK_SUBJ_REPLY) + strlen(g->id) + 1;
+
+	(void)nc;
+	(void)sub;
+	if (subj && strlen(subj) > pre) {
+		id = subj + pre;
+		if (strchr(id, '.'))
+			pub_ack(g, msg, id);
+		else if (!g->n->results_republished && !take_result(g, id, msg))
+			atomic_fetch_add(&g->st.late_replies, 1);
+	}
 	sk_msg_free(msg); /* no GC thread wake-up (sk_nats.h) */
+}
+
+/*
+ * sk.result.<id>: every final result committed to sk_results, republished
+ * by the server (sk_nats.c, results_republish).  Every gateway gets every
+ * result; one not waited for here (async, another gateway's, too late)
+ * is dropped after a lookup by its subject, before anything is parsed.
+ */
+static void on_result(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+		      void *closure)
+{
+	const char *subj = natsMsg_GetSubject(msg);
+	size_t pre = strlen(SK_SUBJ_RESULT);
+
+	(void)nc;
+	(void)sub;
+	if (subj && strlen(subj) > pre)
+		take_result(closure, subj + pre, msg);
+	sk_msg_free(msg);
 }
 
 json_t *gw_kv_get_json(struct gw *g, enum sk_bucket b, const char *key,
@@ -562,11 +590,21 @@ int gw_nats_open(struct gw *g)
 	if (s == NATS_OK)
 		/* Replies can be large and bursty; never drop one. */
 		s = natsSubscription_SetPendingLimits(g->reply_sub, -1, -1);
+	if (s == NATS_OK) {
+		snprintf(subj, sizeof(subj), "%s*", SK_SUBJ_RESULT);
+		s = natsConnection_Subscribe(&g->result_sub, g->n->nc, subj,
+					     on_result, g);
+	}
+	if (s == NATS_OK)
+		s = natsSubscription_SetPendingLimits(g->result_sub, -1, -1);
 	if (s != NATS_OK) {
 		sk_error("cannot subscribe to %s: %s", subj,
 			 natsStatus_GetText(s));
 		return -EIO;
 	}
+	if (!g->n->results_republished)
+		sk_info("sk_results predates result republishing: sync "
+			"answers come from the workers (one round trip more)");
 	refresh_workers(g);
 	return 0;
 }
@@ -580,10 +618,14 @@ void gw_nats_close(struct gw *g)
 	 */
 	if (g->reply_sub)
 		natsSubscription_Unsubscribe(g->reply_sub);
+	if (g->result_sub)
+		natsSubscription_Unsubscribe(g->result_sub);
 	if (g->n && g->n->nc)
 		natsConnection_Close(g->n->nc);
 	natsSubscription_Destroy(g->reply_sub);
+	natsSubscription_Destroy(g->result_sub);
 	g->reply_sub = NULL;
+	g->result_sub = NULL;
 	pthread_mutex_lock(&g->fn_lock);
 	fn_free_all(g);
 	pthread_mutex_unlock(&g->fn_lock);

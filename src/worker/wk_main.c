@@ -1,4 +1,4 @@
-/* wk_main.c: `sukima worker`: membership, slots that pull and run invocations. */
+/* wk_main.c: `sukima worker`: membership, runners that pull and run invocations. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -31,15 +31,22 @@
 #define ACK_SUBJ_MAX	256
 #define WARM_IDLE_MS	60000 /* an idle warm micro-VM ends after this */
 
-struct slot {
+/*
+ * A runner is a thread that takes a call from its delivery to its final
+ * ack.  There are two per slot (--slots: micro-VMs running at once), so
+ * that one runner's NATS tail (the result commit, the reply, the final
+ * AckSync: two round trips) overlaps the next call's run in the slot it
+ * freed, instead of leaving the slot idle for those round trips.
+ */
+struct runner {
 	pthread_t thread;
 	char ack[ACK_SUBJ_MAX]; /* reply subject of the running job, or "" */
-	/* Stream acks of this slot's early record writes: <inbox>.<call id>.
+	/* Stream acks of this runner's early record writes: <inbox>.<call id>.
 	 * Lives until the connection is closed (cnats 3.4.1 must never see
 	 * a message for a subscription being destroyed). */
 	natsSubscription *kv_sub;
 	char kv_inbox[112]; /* <n->inbox>.<random id> */
-	/* The same subscription as this slot's reply inbox for the result
+	/* The same subscription as this runner's reply inbox for the result
 	 * commit and the final AckSync (sk_inbox: one thread switch less
 	 * per round trip than natsConnection_Request). */
 	struct sk_inbox ib;
@@ -61,13 +68,17 @@ struct wk {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* the lead is free, or quitting */
-	int go;		     /* set up: the slots may pull */
-	int leading;	     /* an idle slot leads: it alone pulls */
-	int busy;	     /* slots running an invocation */
-	int quit;	     /* slot threads exit */
+	pthread_cond_t room; /* the leader's: a slot freed, or the policy */
+	int go;		     /* set up: the runners may pull */
+	int leading;	     /* an idle runner leads: it alone pulls */
+	int idle;	     /* runners waiting for the lead */
+	int busy;	     /* slots taken: delivered, not yet run */
+	int active;	     /* runners holding a call (busy + tails) */
+	int quit;	     /* runner threads exit */
 	int64_t retry_at;    /* the leader's: no pull request before */
 	int64_t resetup_at;  /* the leader's: no sk_nats_setup before */
-	struct slot *slots;
+	struct runner *runners;
+	int nrunners;
 	int nslots;
 	volatile sig_atomic_t abort_runs; /* drain deadline passed, vacating */
 	volatile sig_atomic_t no_pull;	  /* the owner policy: not Idle */
@@ -463,7 +474,9 @@ static void announce(struct wk *w, const struct sk_call *c, const char *json,
 {
 	char subj[128], *ev;
 
-	if (c->reply && c->reply[0])
+	/* The server republished the commit to the gateway already
+	 * (sk_nats.c, results_republish), unless the bucket predates that. */
+	if (c->reply && c->reply[0] && !w->n->results_republished)
 		natsConnection_PublishString(w->n->nc, c->reply, json);
 	ev = done_event(json, c->callback);
 	if (ev) {
@@ -607,10 +620,10 @@ static void result_init(struct wk *w, struct sk_result *r,
  * that came first wins), so nothing changes but one round trip less before
  * the caller gets the answer.  Returns 0 when the write is in flight.
  */
-static int start_early(struct wk *w, int slot, const struct sk_call *c,
+static int start_early(struct wk *w, int runner, const struct sk_call *c,
 		       struct started *mine)
 {
-	struct slot *sl = &w->slots[slot];
+	struct runner *rn = &w->runners[runner];
 	char subj[300], reply[192], *json;
 	natsMsg *m = NULL;
 	natsStatus s;
@@ -636,7 +649,7 @@ static int start_early(struct wk *w, int slot, const struct sk_call *c,
 	}
 	snprintf(subj, sizeof(subj), "$KV.%s.%s", sk_bucket_name(SK_B_CALLS),
 		 c->id);
-	snprintf(reply, sizeof(reply), "%s.%s", sl->kv_inbox, c->id);
+	snprintf(reply, sizeof(reply), "%s.%s", rn->kv_inbox, c->id);
 	s = natsMsg_Create(&m, subj, reply, json, (int)strlen(json));
 	free(json);
 	if (s == NATS_OK)
@@ -653,10 +666,10 @@ static int start_early(struct wk *w, int slot, const struct sk_call *c,
 }
 
 /* The stream's answer to start_early: 0 (ours), -EEXIST, -errno. */
-static int finish_early(struct wk *w, int slot, const struct sk_call *c,
+static int finish_early(struct wk *w, int runner, const struct sk_call *c,
 			struct started *mine)
 {
-	struct slot *sl = &w->slots[slot];
+	struct runner *rn = &w->runners[runner];
 	int64_t deadline = sk_mono_ms() + 5000;
 	size_t tail = strlen(c->id);
 
@@ -669,11 +682,11 @@ static int finish_early(struct wk *w, int slot, const struct sk_call *c,
 		int rc;
 
 		if (left <= 0 ||
-		    natsSubscription_NextMsg(&m, sl->kv_sub, left) != NATS_OK)
+		    natsSubscription_NextMsg(&m, rn->kv_sub, left) != NATS_OK)
 			break;
 		subj = natsMsg_GetSubject(m);
 		sl_len = subj ? strlen(subj) : 0;
-		/* A late answer meant for an earlier call of this slot. */
+		/* A late answer meant for an earlier call of this runner. */
 		if (sl_len <= tail ||
 		    strcmp(subj + sl_len - tail, c->id) != 0 ||
 		    subj[sl_len - tail - 1] != '.') {
@@ -709,25 +722,27 @@ static int finish_early(struct wk *w, int slot, const struct sk_call *c,
 
 /* --- one invocation ---------------------------------------------------------- */
 
-static void set_active(struct wk *w, int slot, const char *ack)
+static void set_active(struct wk *w, int runner, const char *ack)
 {
 	pthread_mutex_lock(&w->lock);
-	snprintf(w->slots[slot].ack, ACK_SUBJ_MAX, "%s", ack ? ack : "");
+	snprintf(w->runners[runner].ack, ACK_SUBJ_MAX, "%s", ack ? ack : "");
 	pthread_mutex_unlock(&w->lock);
 }
 
-static int pull_ahead(struct wk *w);
+static int slot_free(struct wk *w, int *held);
+static int pull_ahead(struct wk *w, int leads);
 
 /*
- * Run the invocation in (m) on (slot).  Returns 1 when this slot took the
- * lead on the way (pull_ahead), else 0.
+ * Run the invocation in (m) on (runner), which holds a slot for it; the
+ * slot is given back as soon as the micro-VM is done.  Returns 1 when
+ * this runner took the lead on the way (slot_free, pull_ahead), else 0.
  */
-static int handle(struct wk *w, int slot, natsMsg *m)
+static int handle(struct wk *w, int runner, natsMsg *m)
 {
 	const char *ack = natsMsg_GetReply(m), *hdr = NULL;
 	struct wk_exec_req xr = {0};
 	struct started mine = {0};
-	int early = 0, leads = 0;
+	int early = 0, leads = 0, held = 1;
 	struct wk_exec_res xs;
 	enum start_verdict verdict;
 	struct sk_result r;
@@ -740,22 +755,22 @@ static int handle(struct wk *w, int slot, natsMsg *m)
 		sk_error("work message on %s without a JetStream reply: "
 			 "dropped",
 			 natsMsg_GetSubject(m));
-		return 0;
+		return slot_free(w, &held);
 	}
 	if (natsMsgHeader_Get(m, SK_HDR_CALL, &hdr) != NATS_OK || !hdr) {
 		sk_error("work message without an " SK_HDR_CALL
 			 " header: terminated");
 		sk_js_ack(w->n, ack, SK_ACK_TERM, false);
-		return 0;
+		return slot_free(w, &held);
 	}
 	if (sk_call_parse(&c, hdr, strlen(hdr), err, sizeof(err))) {
 		sk_error("work message with a bad " SK_HDR_CALL
 			 " header (%s): terminated",
 			 err);
 		sk_js_ack(w->n, ack, SK_ACK_TERM, false);
-		return 0;
+		return slot_free(w, &held);
 	}
-	set_active(w, slot, ack);
+	set_active(w, runner, ack);
 	result_init(w, &r, &c, delivered);
 	if (delivered > 1)
 		wk_stats_redelivery();
@@ -781,7 +796,7 @@ static int handle(struct wk *w, int slot, natsMsg *m)
 		goto out;
 	}
 	early = c.reply && c.reply[0] && delivered == 1 &&
-		start_early(w, slot, &c, &mine) == 0;
+		start_early(w, runner, &c, &mine) == 0;
 	rc = early ? 0 : mark_running(w, &c, delivered, &verdict, &mine);
 	if (rc) {
 		sk_warn("call %s: cannot record its start (%s): handed back",
@@ -854,6 +869,8 @@ static int handle(struct wk *w, int slot, natsMsg *m)
 	}
 #endif
 	wk_exec_run(&xr, &xs);
+	/* The rest is NATS round trips: the slot can run the next call. */
+	leads = slot_free(w, &held);
 	if (xs.end == WK_END_ABORTED) {
 		sk_info("call %s: stopped by %s: handed back", c.id,
 			w->no_pull && !stop_requested()
@@ -895,10 +912,12 @@ static int handle(struct wk *w, int slot, natsMsg *m)
 		 sk_status_name(r.status),
 		 (long long)(r.ended_at_us - r.started_at_us));
 commit:
+	if (held)
+		leads = slot_free(w, &held);
 	if (early) {
 		/* Our running record must have been the first write. */
 		early = 0;
-		rc = finish_early(w, slot, &c, &mine);
+		rc = finish_early(w, runner, &c, &mine);
 		if (rc)
 			rc = mark_running(w, &c, delivered, &verdict, &mine);
 		else
@@ -920,7 +939,7 @@ commit:
 	}
 	rc = c.replicas > 1
 		     ? commit_vote(w, &c, &r, 0, &mine)
-		     : commit_result(w, &w->slots[slot].ib, &c, &r, &mine);
+		     : commit_result(w, &w->runners[runner].ib, &c, &r, &mine);
 	if (rc < 0) {
 		sk_warn("call %s: result not committed (%s): handed back", c.id,
 			strerror(-rc));
@@ -938,12 +957,14 @@ commit:
 			"dropped (duplicate)",
 			c.id);
 	/* Ask for the next call now: it travels with the ack. */
-	leads = pull_ahead(w);
+	leads = pull_ahead(w, leads);
 	/* The final ack waits for the server: the work is really gone. */
-	if (sk_js_ack_in(w->n, &w->slots[slot].ib, ack, SK_ACK_ACK))
+	if (sk_js_ack_in(w->n, &w->runners[runner].ib, ack, SK_ACK_ACK))
 		sk_warn("call %s: final ack not confirmed", c.id);
 out:
-	set_active(w, slot, NULL);
+	if (held)
+		leads = slot_free(w, &held);
+	set_active(w, runner, NULL);
 	if (mine.valid || early)
 		sk_callrec_free(&mine.rec);
 	sk_result_free(&r);
@@ -953,7 +974,7 @@ out:
 
 /* --- threads ------------------------------------------------------------------ */
 
-struct slot_arg {
+struct runner_arg {
 	struct wk *w;
 	int index;
 };
@@ -962,33 +983,35 @@ static void hand_back(struct wk *w, natsMsg *m);
 static natsMsg *lead(struct wk *w);
 
 /*
- * The slots take turns at pulling (leader and followers): one idle slot
- * at a time leads, issues the pull requests and reads the pull inbox
- * (sk_pull is single-threaded; cnats 3.4.1 wants one reader per
- * subscription).  A delivery wakes the leader straight from the
- * connection's reader thread; the leader runs it itself and passes the
- * lead to an idle slot, if there is one.  A slot that ends a call takes
- * the lead when nobody has it and pulls for itself.  So under load a call
- * costs one pull request and no thread hand-over, where a separate fetch
- * loop cost a wake-up message through NATS to itself and a hand-over to a
- * slot per call.
+ * The runners take turns at pulling (leader and followers): one idle
+ * runner at a time leads, issues the pull requests for the free slots and
+ * reads the pull inbox (sk_pull is single-threaded; cnats 3.4.1 wants one
+ * reader per subscription).  A delivery wakes the leader straight from
+ * the connection's reader thread; the leader takes a slot, runs the call
+ * itself and passes the lead to an idle runner, if there is one.  A
+ * runner whose micro-VM is done gives its slot back and, when nobody
+ * leads, pulls for it at once (slot_free).  So under load a call costs one
+ * pull request and no thread hand-over, where a separate fetch loop cost
+ * a wake-up message through NATS to itself and a hand-over per call.
  */
-static void *slot_main(void *arg)
+static void *runner_main(void *arg)
 {
-	struct slot_arg *sa = arg;
-	struct wk *w = sa->w;
-	int index = sa->index, leads = 0;
+	struct runner_arg *ra = arg;
+	struct wk *w = ra->w;
+	int index = ra->index, leads = 0;
 
-	free(sa);
+	free(ra);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		natsMsg *m;
 
 		if (!leads) {
 			/* Nobody leads once the worker leaves: drain() reads. */
+			w->idle++;
 			while (!w->quit &&
 			       (!w->go || w->leading || stop_requested()))
 				pthread_cond_wait(&w->cond, &w->lock);
+			w->idle--;
 			if (w->quit)
 				break;
 			w->leading = 1;
@@ -998,10 +1021,14 @@ static void *slot_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		w->leading = 0;
 		leads = 0;
-		if (!m)
-			continue; /* leaving: the followers stay asleep */
+		if (!m) {
+			/* Leaving: whoever waits for the lead to end may go. */
+			pthread_cond_broadcast(&w->cond);
+			continue;
+		}
 		w->busy++;
-		/* An idle slot takes the lead (nothing to do if none waits). */
+		w->active++;
+		/* An idle runner takes the lead (nothing to do if none waits). */
 		pthread_cond_signal(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 
@@ -1009,7 +1036,7 @@ static void *slot_main(void *arg)
 		sk_msg_free(m);
 
 		pthread_mutex_lock(&w->lock);
-		w->busy--;
+		w->active--;
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -1039,11 +1066,14 @@ struct keeper {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int quit;
+	int started;
+	char (*acks)[ACK_SUBJ_MAX]; /* nrunners: copied under w->lock */
 };
 
 /*
- * Membership every second and lease renewal (+WPI for every running job)
- * every lease/3, from one thread, so a slow NATS never stalls a slot.
+ * Membership every second and lease renewal (+WPI for every call a runner
+ * holds) every lease/3, from one thread, so a slow NATS never stalls a
+ * runner.
  */
 static void *keeper_main(void *arg)
 {
@@ -1051,6 +1081,7 @@ static void *keeper_main(void *arg)
 	struct wk *w = k->w;
 	int64_t wpi_every = w->lease_ms / 3 > 50 ? w->lease_ms / 3 : 50;
 	int64_t next_member = 0, next_wpi = sk_mono_ms() + wpi_every;
+	char(*acks)[ACK_SUBJ_MAX] = k->acks;
 
 	pthread_mutex_lock(&k->lock);
 	while (!k->quit) {
@@ -1059,13 +1090,12 @@ static void *keeper_main(void *arg)
 
 		pthread_mutex_unlock(&k->lock);
 		if (now >= next_wpi) {
-			char acks[64][ACK_SUBJ_MAX];
 			int na = 0;
 
 			pthread_mutex_lock(&w->lock);
-			for (int i = 0; i < w->nslots && na < 64; i++)
-				if (w->slots[i].ack[0])
-					memcpy(acks[na++], w->slots[i].ack,
+			for (int i = 0; i < w->nrunners; i++)
+				if (w->runners[i].ack[0])
+					memcpy(acks[na++], w->runners[i].ack,
 					       ACK_SUBJ_MAX);
 			pthread_mutex_unlock(&w->lock);
 			for (int i = 0; i < na; i++)
@@ -1078,24 +1108,26 @@ static void *keeper_main(void *arg)
 			next_member = now + MEMBERSHIP_MS;
 		}
 		until = next_wpi < next_member ? next_wpi : next_member;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		{
-			int64_t d = until - sk_mono_ms();
-			if (d < 1)
-				d = 1;
-			ts.tv_sec += d / 1000;
-			ts.tv_nsec += (d % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-		}
+		until -= sk_mono_ms();
+		sk_abstime(&ts, until > 1 ? until : 1);
 		pthread_mutex_lock(&k->lock);
 		if (!k->quit)
 			pthread_cond_timedwait(&k->cond, &k->lock, &ts);
 	}
 	pthread_mutex_unlock(&k->lock);
 	return NULL;
+}
+
+static void keeper_stop(struct keeper *k)
+{
+	if (!k->started)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->quit = 1;
+	pthread_cond_signal(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(k->thread, NULL);
+	k->started = 0;
 }
 
 /* --- pulling and drain ------------------------------------------------------ */
@@ -1119,27 +1151,65 @@ static int busy_now(struct wk *w)
 	return b;
 }
 
+static int active_now(struct wk *w)
+{
+	int a;
+
+	pthread_mutex_lock(&w->lock);
+	a = w->active;
+	pthread_mutex_unlock(&w->lock);
+	return a;
+}
+
 /*
- * The leader's loop (slot_main): one pull request at a time, for as many
- * messages as there are idle slots, the leader included.  Returns the
- * next message for the leader to run, or NULL when the worker leaves.
- * Every message it returns has a slot (the leader itself), so a batch
- * can never bring more work than the worker can run.
+ * The leader's pull request, for as many messages as there are free
+ * slots, unless one is still out.  Every message it brings has a slot, so
+ * a batch never brings more work than the worker can run at once.
+ */
+static void pull_more(struct wk *w)
+{
+	int room = w->nslots - busy_now(w);
+
+	if (room > 0 && !w->no_pull && sk_pull_outstanding(w->pull) == 0 &&
+	    sk_mono_ms() >= w->retry_at) {
+		int rc = sk_pull_request(w->pull, room, PULL_EXPIRES_MS);
+
+		if (rc && rc != -EBUSY)
+			w->retry_at = sk_mono_ms() + 200;
+	}
+}
+
+/*
+ * The leader has no request out (every slot is taken, the owner is
+ * active, or a retry is due): sleep until slot_free or the owner policy
+ * signals (room), or (ms) pass.
+ */
+static void wait_room(struct wk *w, int64_t ms)
+{
+	struct timespec ts;
+
+	sk_abstime(&ts, ms);
+	pthread_mutex_lock(&w->lock);
+	if (w->busy >= w->nslots || w->no_pull || sk_mono_ms() < w->retry_at)
+		pthread_cond_timedwait(&w->room, &w->lock, &ts);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * The leader's loop (runner_main): one pull request at a time, for the
+ * free slots.  Returns the next message for the leader to run, or NULL
+ * when the worker leaves.
  */
 static natsMsg *lead(struct wk *w)
 {
 	while (!stop_requested()) {
-		int idle = w->nslots - busy_now(w);
 		natsMsg *m = NULL;
 		int ev;
 
-		if (idle > 0 && !w->no_pull &&
-		    sk_pull_outstanding(w->pull) == 0 &&
-		    sk_mono_ms() >= w->retry_at) {
-			int rc =
-				sk_pull_request(w->pull, idle, PULL_EXPIRES_MS);
-			if (rc && rc != -EBUSY)
-				w->retry_at = sk_mono_ms() + 200;
+		pull_more(w);
+		if (sk_pull_outstanding(w->pull) == 0) {
+			wait_room(w, 100);
+			continue;
 		}
 		ev = sk_pull_next(w->pull, 100, &m);
 		if (ev == SK_PULL_MSG) {
@@ -1170,43 +1240,63 @@ static natsMsg *lead(struct wk *w)
 }
 
 /*
- * A slot about to send its final ack takes the lead if nobody has it and
- * asks for the next call now (counting itself idle): the request travels
- * with the ack, and the next message arrives while the ack is confirmed,
- * instead of one round trip later.  Returns 1 when it took the lead (the
- * slot then leads as soon as its call is done), else 0.
+ * The call in a runner no longer needs its slot (its micro-VM is done, or
+ * it never ran): give the slot back and have it filled now, while this
+ * runner finishes the call's NATS tail.  The leader is woken for it; with
+ * nobody leading, this runner takes the lead, asks for the next call
+ * itself, and passes the lead on to an idle runner if there is one.
+ * Returns 1 when this runner keeps the lead (it then leads as soon as its
+ * call is done), else 0.
  */
-static int pull_ahead(struct wk *w)
+static int slot_free(struct wk *w, int *held)
 {
-	int idle = 0;
+	int take = 0, keep = 0;
 
+	*held = 0;
 	pthread_mutex_lock(&w->lock);
-	if (w->go && !w->leading && !w->no_pull && !stop_requested()) {
-		w->leading = 1;
-		idle = w->nslots - w->busy + 1;
+	w->busy--;
+	if (w->leading)
+		pthread_cond_signal(&w->room);
+	else if (w->go && !w->no_pull && !stop_requested())
+		take = w->leading = 1;
+	pthread_mutex_unlock(&w->lock);
+	if (!take)
+		return 0;
+	pull_more(w);
+	pthread_mutex_lock(&w->lock);
+	if (w->idle > 0) {
+		w->leading = 0;
+		pthread_cond_signal(&w->cond);
+	} else {
+		keep = 1;
 	}
 	pthread_mutex_unlock(&w->lock);
-	if (!idle)
-		return 0;
-	if (sk_pull_outstanding(w->pull) == 0 && sk_mono_ms() >= w->retry_at &&
-	    sk_pull_request(w->pull, idle, PULL_EXPIRES_MS) != 0)
-		w->retry_at = sk_mono_ms() + 200;
-	return 1;
-}
-
-static int lead_taken(struct wk *w)
-{
-	int l;
-
-	pthread_mutex_lock(&w->lock);
-	l = w->leading;
-	pthread_mutex_unlock(&w->lock);
-	return l;
+	return keep;
 }
 
 /*
- * Let the slots pull until the worker is asked to leave; then wait for the
- * leader to stop.
+ * A runner about to send its final ack takes the lead if nobody has it
+ * and a slot is free, and asks for the next call now: the request travels
+ * with the ack, and the next message arrives while the ack is confirmed,
+ * instead of one round trip later.  Returns 1 when this runner leads (it
+ * then leads as soon as its call is done), else 0.
+ */
+static int pull_ahead(struct wk *w, int leads)
+{
+	pthread_mutex_lock(&w->lock);
+	if (!leads && w->go && !w->leading && !w->no_pull &&
+	    !stop_requested() && w->busy < w->nslots)
+		leads = w->leading = 1;
+	pthread_mutex_unlock(&w->lock);
+	if (leads)
+		pull_more(w);
+	return leads;
+}
+
+/*
+ * Let the runners pull until the worker is asked to leave; then wait for
+ * the leader to stop (it notices within a pull wait, 100 ms, and
+ * broadcasts when it lets go).
  */
 static void pull_until_leave(struct wk *w)
 {
@@ -1216,10 +1306,15 @@ static void pull_until_leave(struct wk *w)
 	pthread_mutex_unlock(&w->lock);
 	while (!stop_requested())
 		usleep(50 * 1000);
-	/* The leader notices within a pull wait (100 ms); polled, so no
-	 * wake-up meant for a follower can be missed here. */
-	while (lead_taken(w))
-		usleep(10 * 1000);
+	pthread_mutex_lock(&w->lock);
+	while (w->leading) {
+		struct timespec ts;
+
+		/* Bounded: a leader in its call's tail lets go after it. */
+		sk_abstime(&ts, 100);
+		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void drain(struct wk *w)
@@ -1234,7 +1329,7 @@ static void drain(struct wk *w)
 	publish_membership(w);
 	if (wk_pause_paused())
 		w->abort_runs = 1; /* suspended for the owner: hand back now */
-	sk_info("draining: %d running, grace %lld ms", busy_now(w),
+	sk_info("draining: %d running, grace %lld ms", active_now(w),
 		(long long)w->grace_ms);
 	/*
 	 * The outstanding pull request may still deliver: hand those back at
@@ -1247,7 +1342,7 @@ static void drain(struct wk *w)
 		if (stop_signals > 1 || sk_mono_ms() >= deadline)
 			w->abort_runs = 1; /* grace over: hand back the rest */
 		/* Done when the last pull request ended and nothing runs. */
-		if (sk_pull_outstanding(w->pull) == 0 && busy_now(w) == 0)
+		if (sk_pull_outstanding(w->pull) == 0 && active_now(w) == 0)
 			break;
 		if (sk_mono_ms() >= pull_end + w->grace_ms + 5000)
 			break; /* bounded no matter what */
@@ -1279,7 +1374,10 @@ static void on_policy(void *ctx, enum wk_pstate st, const char *why)
 			 wk_pstate_name(st));
 	pthread_mutex_unlock(&w->lock);
 	publish_membership(w);
-	sk_pull_wake(w->pull);
+	pthread_mutex_lock(&w->lock);
+	pthread_cond_signal(&w->room); /* a leader without a request out */
+	pthread_mutex_unlock(&w->lock);
+	sk_pull_wake(w->pull); /* one waiting for its request's messages */
 }
 
 /* --- main ---------------------------------------------------------------------- */
@@ -1630,6 +1728,7 @@ int cmd_worker(int argc, char **argv)
 	snprintf(w.self.state, sizeof(w.self.state), "idle");
 	snprintf(w.self.version, sizeof(w.self.version), "%s", SK_VERSION);
 	w.nslots = (int)slots;
+	w.nrunners = 2 * w.nslots; /* see struct runner */
 	w.grace_ms = grace_ms;
 	/* Warm micro-VMs kept idle: two per slot unless told, holding at most
 	 * the memory lent to functions unless told. */
@@ -1639,6 +1738,7 @@ int cmd_worker(int argc, char **argv)
 		     warm_mem ? warm_mem : (uint64_t)w.self.mem_mib << 20);
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
+	pthread_cond_init(&w.room, NULL);
 
 	snprintf(conn_name, sizeof(conn_name), "sukima-worker %s %s",
 		 w.self.name, w.self.id);
@@ -1705,35 +1805,35 @@ int cmd_worker(int argc, char **argv)
 		sk_nats_close(w.n);
 		return 1;
 	}
-	w.slots = calloc((size_t)w.nslots, sizeof(*w.slots));
-	if (!w.slots) {
+	w.runners = calloc((size_t)w.nrunners, sizeof(*w.runners));
+	if (!w.runners) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (int i = 0; i < w.nslots; i++) {
+	for (int i = 0; i < w.nrunners; i++) {
 		char id[SK_ID_LEN + 1], subj[128];
 
 		sk_new_id(id);
-		snprintf(w.slots[i].kv_inbox, sizeof(w.slots[i].kv_inbox),
+		snprintf(w.runners[i].kv_inbox, sizeof(w.runners[i].kv_inbox),
 			 "%s.%s", w.n->inbox, id);
-		snprintf(subj, sizeof(subj), "%s.*", w.slots[i].kv_inbox);
-		if (natsConnection_SubscribeSync(&w.slots[i].kv_sub, w.n->nc,
+		snprintf(subj, sizeof(subj), "%s.*", w.runners[i].kv_inbox);
+		if (natsConnection_SubscribeSync(&w.runners[i].kv_sub, w.n->nc,
 						 subj) != NATS_OK) {
 			rc = -ENOMEM;
 			goto out;
 		}
 	}
-	for (int i = 0; i < w.nslots; i++) {
-		struct slot_arg *a = malloc(sizeof(*a));
+	for (int i = 0; i < w.nrunners; i++) {
+		struct runner_arg *a = malloc(sizeof(*a));
 
-		w.slots[i].ib.sub = w.slots[i].kv_sub;
-		w.slots[i].ib.prefix = w.slots[i].kv_inbox;
+		w.runners[i].ib.sub = w.runners[i].kv_sub;
+		w.runners[i].ib.prefix = w.runners[i].kv_inbox;
 		if (a) {
 			a->w = &w;
 			a->index = i;
 		}
-		if (!a ||
-		    pthread_create(&w.slots[i].thread, NULL, slot_main, a)) {
+		if (!a || pthread_create(&w.runners[i].thread, NULL,
+					 runner_main, a)) {
 			free(a);
 			rc = -EAGAIN;
 			goto out;
@@ -1749,11 +1849,17 @@ int cmd_worker(int argc, char **argv)
 	k.w = &w;
 	pthread_mutex_init(&k.lock, NULL);
 	pthread_cond_init(&k.cond, NULL);
+	k.acks = calloc((size_t)w.nrunners, sizeof(*k.acks));
+	if (!k.acks) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	publish_membership(&w);
 	if (pthread_create(&k.thread, NULL, keeper_main, &k)) {
 		rc = -EAGAIN;
 		goto out;
 	}
+	k.started = 1;
 	/* Owner protection: the monitors' cgroup (or one line why not),
 	 * then the activity policy (docs/worker-policy.md).  The cap: the
 	 * memory lent + 32 MiB per slot and per warm monitor (--warm). */
@@ -1772,34 +1878,30 @@ int cmd_worker(int argc, char **argv)
 	pull_until_leave(&w);
 	drain(&w);
 	wk_policy_stop();
-
-	pthread_mutex_lock(&k.lock);
-	k.quit = 1;
-	pthread_cond_signal(&k.cond);
-	pthread_mutex_unlock(&k.lock);
-	pthread_join(k.thread, NULL);
 	rc = 0;
 out:
+	keeper_stop(&k);
+	free(k.acks);
 	pthread_mutex_lock(&w.lock);
 	w.quit = 1;
 	pthread_cond_broadcast(&w.cond);
 	pthread_mutex_unlock(&w.lock);
 	for (int i = 0; i < started; i++)
-		pthread_join(w.slots[i].thread, NULL);
+		pthread_join(w.runners[i].thread, NULL);
 	/* Leaving: the membership entry goes now, not at its TTL. */
 	sk_kv_delete(w.n, SK_B_WORKERS, w.self.id);
 	sk_pull_close(w.pull);
 	/* Unsubscribe, close, and only then destroy the slots' inboxes. */
-	for (int i = 0; w.slots && i < w.nslots; i++)
-		if (w.slots[i].kv_sub)
-			natsSubscription_Unsubscribe(w.slots[i].kv_sub);
+	for (int i = 0; w.runners && i < w.nrunners; i++)
+		if (w.runners[i].kv_sub)
+			natsSubscription_Unsubscribe(w.runners[i].kv_sub);
 	if (ctl_sub)
 		natsSubscription_Unsubscribe(ctl_sub);
 	sk_nats_close(w.n);
 	natsSubscription_Destroy(ctl_sub);
-	for (int i = 0; w.slots && i < w.nslots; i++)
-		natsSubscription_Destroy(w.slots[i].kv_sub);
-	free(w.slots);
+	for (int i = 0; w.runners && i < w.nrunners; i++)
+		natsSubscription_Destroy(w.runners[i].kv_sub);
+	free(w.runners);
 	wk_policy_stop();
 	wk_exec_shutdown();
 	wk_cgroup_close();

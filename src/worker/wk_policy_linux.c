@@ -384,7 +384,6 @@ static void *policy_main(void *arg)
 		struct wk_policy_sample smp;
 		enum wk_pstate from = pol.p.state, to;
 		struct timespec ts;
-		int64_t ns;
 
 		pthread_mutex_unlock(&pol.lock);
 		wk_policy_src_read(pol.src, &smp);
@@ -398,10 +397,7 @@ static void *policy_main(void *arg)
 				wk_resume_all();
 			pol.changed(pol.ctx, to, pol.p.why);
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ns = ts.tv_nsec + pol.p.cfg.tick_ms * 1000000;
-		ts.tv_sec += ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
+		sk_abstime(&ts, pol.p.cfg.tick_ms);
 		pthread_mutex_lock(&pol.lock);
 		if (!pol.quit)
 			pthread_cond_timedwait(&pol.cond, &pol.lock, &ts);

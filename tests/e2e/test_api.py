@@ -361,3 +361,56 @@ def test_two_gateways_share_one_nats(c, tmp_path):
                        5, what="the removal to show on the other gateway")
     finally:
         g2.stop()
+
+
+def test_results_are_republished_to_the_gateway(c):
+    """A sync answer comes from sk_results itself: the worker sends no reply."""
+    with c.nats.client() as n:
+        cfg = n.js("STREAM.INFO.KV_sk_results")["config"]
+        assert cfg["republish"] == {"src": "$KV.sk_results.*",
+                                    "dest": "sk.result.{{wildcard(1)}}"}, cfg
+        n.subscribe("sk.reply.>")
+        n.subscribe("sk.result.*")
+        n.request("$JS.API.INFO", b"")  # the subscriptions are in place
+        r = call(c.url, "POST", "/function/echo", b"republished")
+        assert r.status == 200 and r.body == b"republished", r
+        cid = r.headers["x-call-id"]
+        seen = []
+        while (m := n.next_msg(timeout=1.0)) is not None:
+            seen.append(m)
+    got = [m for m in seen if m.subject == "sk.result." + cid]
+    assert len(got) == 1, [m.subject for m in seen]
+    assert base64.b64decode(json.loads(got[0].data)["output_b64"]) == b"republished"
+    # On sk.reply only the PubAck of the work message: no worker reply.
+    mine = [m.subject for m in seen if cid in m.subject and m.subject.startswith("sk.reply.")]
+    assert len(mine) == 1 and mine[0].endswith(".ack"), mine
+
+
+def test_results_bucket_from_before_republishing(tmp_path):
+    """sk_results made without RePublish (an older version; nats-server 2.9
+    cannot add it later): the workers answer sync calls themselves."""
+    nats = cloud.Nats(tmp_path / "nats").start()
+    procs = [nats]
+    try:
+        with nats.client() as n:
+            r = n.js("STREAM.CREATE.KV_sk_results", {
+                "name": "KV_sk_results", "subjects": ["$KV.sk_results.>"],
+                "max_msgs_per_subject": 1, "discard": "new",
+                "allow_direct": True, "allow_rollup_hdrs": True,
+                "deny_delete": True, "storage": "file", "num_replicas": 1})
+            assert "error" not in r, r
+        gw = cloud.Gateway(nats.url, tmpdir=str(tmp_path)).start()
+        procs.append(gw)
+        procs.append(cloud.Worker(nats.url, name="old", slots=1,
+                                  tmpdir=str(tmp_path)).start())
+        deploy(gw.url, "upper", G("upper"))
+        for i in range(3):
+            r = call(gw.url, "POST", "/function/upper", f"old bucket {i}".encode())
+            assert r.status == 200 and r.body == f"OLD BUCKET {i}".encode(), r
+        assert "predates result republishing" in gw.log()
+        with nats.client() as n:
+            cfg = n.js("STREAM.INFO.KV_sk_results")["config"]
+        assert "republish" not in cfg and cfg["discard_new_per_subject"], cfg
+    finally:
+        for p in reversed(procs):
+            p.stop()

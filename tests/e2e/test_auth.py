@@ -97,6 +97,9 @@ def test_worker_credential_is_confined(secure):
                        {"stream_name": "SUKIMA_DONE",
                         "config": {"durable_name": "peek", "ack_policy": "none"}}),
         lambda c: c.kv_put("sk_tokens", "0123456789abcdef", b"{}"),
+        # Only the server republishes committed results to the gateways.
+        lambda c: c.publish("sk.result." + call_id, b'{"forged":true}')
+        or c.request("$JS.API.INFO", b"", timeout=5),
     ]
     for op in forbidden:
         with Client(s["nats"].url, **login) as c:
@@ -112,7 +115,7 @@ def test_worker_credential_is_confined(secure):
             res = json.loads(c.kv_get("sk_results", call_id))
             assert base64.b64decode(res["output_b64"]) == b"through TLS"
     # Subscriptions to others' results and completion events are refused too.
-    for subj in ("sk.done.>", "sk.reply.>", "$KV.sk_results.>"):
+    for subj in ("sk.done.>", "sk.reply.>", "sk.result.>", "$KV.sk_results.>"):
         with Client(s["nats"].url, **login) as c:
             c.subscribe(subj)
             refused(lambda: c.request("$JS.API.INFO", b"", timeout=5))
@@ -120,6 +123,47 @@ def test_worker_credential_is_confined(secure):
     with s["nats"].client("admin") as c:
         assert c.kv_get("sk_functions", "evil") is None
         assert c.kv_get("sk_workers", other) is None
+
+
+def test_worker_cannot_forge_a_sync_answer(secure):
+    """A worker credential that knows a waiting sync call's id and reply
+    subject (it pulled the call) publishes a forged answer there: the
+    gateway ignores it and the caller gets the committed result, which
+    only the server republishes (docs/security.md)."""
+    import threading
+    s = secure
+    if not cloud.vmm_runs_guests():
+        pytest.skip("the monitor cannot run guests here")
+    cloud.Worker(s["nats"].url, args=["--creds", str(s["sec"] / "worker-1.creds")]).start()
+    deploy(s, "slow", cloud.guest("slowhash"))
+    body = b"3000:the real input"
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", call(
+        s["gw"].url, "POST", "/function/slow", body, bearer(s["admin"]), timeout=60)))
+    t.start()
+    try:
+        with s["nats"].client("admin") as c:
+            def in_flight():
+                m = c.js("STREAM.MSG.GET.SUKIMA_WORK", {"last_by_subj": "sk.work.x86_64"})
+                return m.get("message")
+            m = cloud.wait_for(in_flight, 20, what="the call in the work stream")
+        hdrs = base64.b64decode(m["hdrs"]).decode()
+        spec = json.loads(next(ln.split(":", 1)[1] for ln in hdrs.split("\r\n")
+                               if ln.lower().startswith("sk-call:")))
+        forged = {"id": spec["id"], "function": "slow", "version": spec["version"],
+                  "worker": "evil", "attempt": 1, "status": "succeeded",
+                  "exit_code": 0, "reason": "", "stderr": "",
+                  "output_b64": base64.b64encode(b"FORGED").decode(),
+                  "queued_at_us": 1, "started_at_us": 1, "ended_at_us": 2}
+        with Client(s["nats"].url, **s["nats"].login("worker-2")) as c:
+            c.publish(spec["reply"], json.dumps(forged).encode())
+            c.request("$JS.API.INFO", b"")  # the forgery went out
+    finally:
+        t.join(60)
+    r = got["r"]
+    assert r.status == 200, r
+    assert r.body == (hashlib.sha256(body).hexdigest() + "\n").encode(), r.body
+    assert r.headers["x-call-id"] == spec["id"]
 
 
 def test_worker_cannot_aim_callbacks(secure):

@@ -85,11 +85,15 @@ def test_sync_call_reply_record_and_event(env, tmp_path):
     nats, c = env
     w = cloud.Worker(nats.url, name="w1", slots=2, tmpdir=tmp_path).start()
     digest = upload(nats, cloud.guest("upper"))
-    sid = c.subscribe("sk.reply.gw1.>")
+    # The answer is the committed result, republished by the server.
+    sid = c.subscribe("sk.result.*")
+    rsid = c.subscribe("sk.reply.gw1.>")
     spec = call_spec(digest, reply="sk.reply.gw1.x1", cid="x1", function="upper")
     submit(c, spec, b"hello, worker")
     m = c.next_msg(30, sid)
     assert m is not None, w.log()
+    assert m.subject == "sk.result.x1" and m.headers["Nats-Subject"] == "$KV.sk_results.x1"
+    assert c.next_msg(0.3, rsid) is None  # no reply of the worker's own
     res = json.loads(m.data)
     assert res["status"] == "succeeded" and res["exit_code"] == 0
     assert out(res) == b"HELLO, WORKER"
@@ -220,10 +224,14 @@ def test_first_result_wins(env, tmp_path):
                "output_b64": base64.b64encode(b"first").decode(), "worker": "other"}
     c.kv_put("sk_results", spec["id"], json.dumps(earlier))
     sid = c.subscribe("sk.reply.gw.>")
+    res_sid = c.subscribe("sk.result.*")
     submit(c, spec, b"second")
     cloud.wait_for(lambda: "duplicate" in w.log(), 20, what="duplicate drop")
     assert json.loads(c.kv_get("sk_results", spec["id"]))["worker"] == "other"
-    assert c.next_msg(0.5, sid) is None  # the loser never answers the caller
+    # The loser never answers the caller, and its refused write is not
+    # republished.
+    assert c.next_msg(0.5, sid) is None
+    assert c.next_msg(0.5, res_sid) is None
     rec = cloud.wait_for(lambda: json.loads(c.kv_get("sk_calls", spec["id"]) or b"{}")
                          .get("duplicates"), 10, what="duplicate count")
     assert rec == 1
@@ -454,7 +462,7 @@ def test_sync_call_cancelled_before_start_gets_no_result(env, tmp_path):
     spec = call_spec(echo, reply="sk.reply.gw.late")
     c.kv_put("sk_calls", spec["id"], json.dumps(
         {"id": spec["id"], "function": "fn", "status": "cancelled", "attempts": 0}))
-    sid = c.subscribe("sk.reply.gw.>")
+    sid = c.subscribe("sk.result.*")
     submit(c, spec, b"too late")
     cloud.wait_for(lambda: "result dropped" in w.log(), 20, what="the drop")
     assert c.next_msg(0.3, sid) is None
