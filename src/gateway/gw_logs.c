@@ -1,4 +1,4 @@
-/* gw_logs.c: GET /system/logs: invocation records (activations) read back from the completion stream SUKIMA_DONE. */
+/* gw_logs.c: GET /system/logs: invocation records (activations) read back from the results stream KV_sk_results. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,13 @@
 #define LOGS_SCAN_MAX	 2000	  /* stream messages read per request */
 #define LOGS_LINES_MAX	 50	  /* stderr lines kept per record */
 #define LOGS_SINCE_SLACK 10000000 /* us: completion order vs end times */
+/*
+ * Every final result is committed once to sk_results, in completion
+ * order: the bucket's stream is the activation log.  Its other messages
+ * (replica votes, $KV.sk_results.<id>.<worker>) are skipped.
+ */
+#define LOGS_STREAM "KV_sk_results"
+#define LOGS_PREFIX "$KV.sk_results."
 
 /* "90s", "10m", "2h", "1d", "500ms", or plain seconds -> us.  -1 if bad. */
 static int64_t parse_dur_us(const char *s)
@@ -52,31 +59,32 @@ static int parse_u64(const char *s, uint64_t *out)
 }
 
 /*
- * The completion event at (seq): 1 with (*ev) set, 0 if there is none
- * (expired, deleted, not JSON), -1 if NATS did not answer.
+ * The final result at (seq): 1 with (*ev) set, 0 if there is none
+ * (expired, a vote, not JSON), -1 if NATS did not answer.
  */
 static int read_event(struct gw *g, uint64_t seq, json_t **ev)
 {
-	char subj[128], req[64];
+	char req[64];
 	natsMsg *m = NULL;
 	json_t *j, *msg;
-	const char *b64;
+	const char *b64, *key;
 	char *data;
 	long n;
 
 	*ev = NULL;
-	snprintf(subj, sizeof(subj), "$JS.API.STREAM.MSG.GET.%s",
-		 SK_STREAM_DONE);
 	snprintf(req, sizeof(req), "{\"seq\":%llu}", (unsigned long long)seq);
-	if (natsConnection_RequestString(&m, g->n->nc, subj, req, 2000) !=
-	    NATS_OK)
+	if (natsConnection_RequestString(&m, g->n->nc,
+					 "$JS.API.STREAM.MSG.GET." LOGS_STREAM,
+					 req, 2000) != NATS_OK)
 		return -1;
 	j = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0,
 		       NULL);
 	natsMsg_Destroy(m);
 	msg = json_object_get(j, "message");
+	key = json_string_value(json_object_get(msg, "subject"));
 	b64 = json_string_value(json_object_get(msg, "data"));
-	if (!b64) {
+	if (!b64 || !key || strncmp(key, LOGS_PREFIX, strlen(LOGS_PREFIX)) ||
+	    strchr(key + strlen(LOGS_PREFIX), '.')) {
 		json_decref(j);
 		return 0;
 	}
@@ -208,12 +216,11 @@ int gw_logs_serve(struct gw_req *r)
 						"(30s, 10m, 2h, 1d)");
 		since_us = sk_now_us() - d;
 	}
-	si = gw_js_api(g, "STREAM.INFO." SK_STREAM_DONE, NULL);
+	si = gw_js_api(g, "STREAM.INFO." LOGS_STREAM, NULL);
 	st = json_object_get(si, "state");
 	if (!st) {
 		json_decref(si);
-		return gw_respond_error(r, 503, "cannot read %s",
-					SK_STREAM_DONE);
+		return gw_respond_error(r, 503, "cannot read %s", LOGS_STREAM);
 	}
 	first = (uint64_t)json_integer_value(json_object_get(st, "first_seq"));
 	last = (uint64_t)json_integer_value(json_object_get(st, "last_seq"));

@@ -70,7 +70,9 @@ struct wk {
 	pthread_cond_t cond; /* the lead is free, or quitting */
 	pthread_cond_t room; /* the leader's: a slot freed, or the policy */
 	int go;		     /* set up: the runners may pull */
-	int leading;	     /* an idle runner leads: it alone pulls */
+	int leading;	     /* a runner leads: it alone pulls */
+	int parked;	     /* the leader is in its call's tail (parker) */
+	int parker;	     /* which runner parked the lead */
 	int idle;	     /* runners waiting for the lead */
 	int busy;	     /* slots taken: delivered, not yet run */
 	int active;	     /* runners holding a call (busy + tails) */
@@ -372,19 +374,6 @@ static int is_sync_only(const struct sk_call *c)
 	return c->reply && c->reply[0] && !has_callback(c);
 }
 
-/* Core publish into the stream, de-duplicated by id, without an ack. */
-static void publish_nowait(struct wk *w, const char *subj, const char *data,
-			   const char *id)
-{
-	natsMsg *m = NULL;
-
-	if (natsMsg_Create(&m, subj, NULL, data, (int)strlen(data)) ==
-		    NATS_OK &&
-	    natsMsgHeader_Set(m, "Nats-Msg-Id", id) == NATS_OK)
-		natsConnection_PublishMsg(w->n->nc, m);
-	sk_msg_free(m);
-}
-
 /* The completion event: the result JSON plus "callback". */
 static char *done_event(const char *result_json, const char *callback)
 {
@@ -478,22 +467,18 @@ static void announce(struct wk *w, const struct sk_call *c, const char *json,
 	 * (sk_nats.c, results_republish), unless the bucket predates that. */
 	if (c->reply && c->reply[0] && !w->n->results_republished)
 		natsConnection_PublishString(w->n->nc, c->reply, json);
-	ev = done_event(json, c->callback);
+	/*
+	 * Only a callback needs an event: the activation log reads the
+	 * results themselves (gw_logs.c).  The callback depends on it, so
+	 * wait for the stream's ack.
+	 */
+	ev = has_callback(c) ? done_event(json, c->callback) : NULL;
 	if (ev) {
-		snprintf(subj, sizeof(subj), "%s%s",
-			 has_callback(c) ? SK_SUBJ_DONE_CB : SK_SUBJ_DONE,
-			 r->id);
-		if (has_callback(c)) {
-			/* A callback depends on it: wait for the stream's ack. */
-			if (sk_js_publish(w->n, subj, ev, strlen(ev), r->id,
-					  NULL, NULL, 3, NULL))
-				sk_warn("call %s: completion event not "
-					"published",
-					r->id);
-		} else {
-			/* Only the activation log reads it: no round trip. */
-			publish_nowait(w, subj, ev, r->id);
-		}
+		snprintf(subj, sizeof(subj), "%s%s", SK_SUBJ_DONE_CB, r->id);
+		if (sk_js_publish(w->n, subj, ev, strlen(ev), r->id, NULL, NULL,
+				  3, NULL))
+			sk_warn("call %s: completion event not published",
+				r->id);
 		free(ev);
 	}
 	/*
@@ -575,21 +560,23 @@ static int replica_gate(struct wk *w, const struct sk_call *c, const char *ack,
 
 /*
  * A committed result whose worker may have died before it announced it.
- * The worker role may not read it (others' results), so say only that it
- * exists: an empty sync reply and an empty completion event, the latter
- * de-duplicated by the call id against the event the first worker may
- * have published.  The gateway reads the result itself and answers the
- * caller or delivers the callback (gw_api.c, gw_callbacks.c); the record
- * is left to sk_results, which GET /system/invocations reads first.
+ * The sync caller had it republished at the commit.  The worker role may
+ * not read it (others' results), so say only that it exists: an empty
+ * completion event for a callback, de-duplicated by the call id against
+ * the event the first worker may have published (the gateway reads the
+ * result itself, gw_callbacks.c), and, in a bucket that predates
+ * republishing, an empty sync reply (gw_api.c reads it).  The record is
+ * left to sk_results, which GET /system/invocations reads first.
  */
 static void reannounce(struct wk *w, const struct sk_call *c)
 {
 	char subj[128];
 
-	if (c->reply && c->reply[0])
+	if (c->reply && c->reply[0] && !w->n->results_republished)
 		natsConnection_Publish(w->n->nc, c->reply, "", 0);
-	snprintf(subj, sizeof(subj), "%s%s",
-		 has_callback(c) ? SK_SUBJ_DONE_CB : SK_SUBJ_DONE, c->id);
+	if (!has_callback(c))
+		return;
+	snprintf(subj, sizeof(subj), "%s%s", SK_SUBJ_DONE_CB, c->id);
 	if (sk_js_publish(w->n, subj, "", 0, c->id, NULL, NULL, 3, NULL))
 		sk_warn("call %s: re-announcement not published", c->id);
 }
@@ -729,20 +716,21 @@ static void set_active(struct wk *w, int runner, const char *ack)
 	pthread_mutex_unlock(&w->lock);
 }
 
-static int slot_free(struct wk *w, int *held);
-static int pull_ahead(struct wk *w, int leads);
+static void slot_free(struct wk *w, int runner, int *held);
+static void pull_ahead(struct wk *w, int runner);
 
 /*
  * Run the invocation in (m) on (runner), which holds a slot for it; the
- * slot is given back as soon as the micro-VM is done.  Returns 1 when
- * this runner took the lead on the way (slot_free, pull_ahead), else 0.
+ * slot is given back as soon as the micro-VM is done.  On the way the
+ * runner may park the lead (slot_free, pull_ahead): runner_main resumes
+ * it unless an idle runner took it over meanwhile.
  */
-static int handle(struct wk *w, int runner, natsMsg *m)
+static void handle(struct wk *w, int runner, natsMsg *m)
 {
 	const char *ack = natsMsg_GetReply(m), *hdr = NULL;
 	struct wk_exec_req xr = {0};
 	struct started mine = {0};
-	int early = 0, leads = 0, held = 1;
+	int early = 0, held = 1;
 	struct wk_exec_res xs;
 	enum start_verdict verdict;
 	struct sk_result r;
@@ -755,20 +743,23 @@ static int handle(struct wk *w, int runner, natsMsg *m)
 		sk_error("work message on %s without a JetStream reply: "
 			 "dropped",
 			 natsMsg_GetSubject(m));
-		return slot_free(w, &held);
+		slot_free(w, runner, &held);
+		return;
 	}
 	if (natsMsgHeader_Get(m, SK_HDR_CALL, &hdr) != NATS_OK || !hdr) {
 		sk_error("work message without an " SK_HDR_CALL
 			 " header: terminated");
 		sk_js_ack(w->n, ack, SK_ACK_TERM, false);
-		return slot_free(w, &held);
+		slot_free(w, runner, &held);
+		return;
 	}
 	if (sk_call_parse(&c, hdr, strlen(hdr), err, sizeof(err))) {
 		sk_error("work message with a bad " SK_HDR_CALL
 			 " header (%s): terminated",
 			 err);
 		sk_js_ack(w->n, ack, SK_ACK_TERM, false);
-		return slot_free(w, &held);
+		slot_free(w, runner, &held);
+		return;
 	}
 	set_active(w, runner, ack);
 	result_init(w, &r, &c, delivered);
@@ -870,7 +861,7 @@ static int handle(struct wk *w, int runner, natsMsg *m)
 #endif
 	wk_exec_run(&xr, &xs);
 	/* The rest is NATS round trips: the slot can run the next call. */
-	leads = slot_free(w, &held);
+	slot_free(w, runner, &held);
 	if (xs.end == WK_END_ABORTED) {
 		sk_info("call %s: stopped by %s: handed back", c.id,
 			w->no_pull && !stop_requested()
@@ -913,7 +904,7 @@ static int handle(struct wk *w, int runner, natsMsg *m)
 		 (long long)(r.ended_at_us - r.started_at_us));
 commit:
 	if (held)
-		leads = slot_free(w, &held);
+		slot_free(w, runner, &held);
 	if (early) {
 		/* Our running record must have been the first write. */
 		early = 0;
@@ -957,19 +948,18 @@ commit:
 			"dropped (duplicate)",
 			c.id);
 	/* Ask for the next call now: it travels with the ack. */
-	leads = pull_ahead(w, leads);
+	pull_ahead(w, runner);
 	/* The final ack waits for the server: the work is really gone. */
 	if (sk_js_ack_in(w->n, &w->runners[runner].ib, ack, SK_ACK_ACK))
 		sk_warn("call %s: final ack not confirmed", c.id);
 out:
 	if (held)
-		leads = slot_free(w, &held);
+		slot_free(w, runner, &held);
 	set_active(w, runner, NULL);
 	if (mine.valid || early)
 		sk_callrec_free(&mine.rec);
 	sk_result_free(&r);
 	sk_call_free(&c);
-	return leads;
 }
 
 /* --- threads ------------------------------------------------------------------ */
@@ -993,6 +983,12 @@ static natsMsg *lead(struct wk *w);
  * leads, pulls for it at once (slot_free).  So under load a call costs one
  * pull request and no thread hand-over, where a separate fetch loop cost
  * a wake-up message through NATS to itself and a hand-over per call.
+ *
+ * A runner that pulled on its way (slot_free, pull_ahead) and finds no
+ * idle runner to hand the lead to parks it: it resumes leading after its
+ * call's tail, unless a runner that became idle meanwhile took the
+ * parked lead over, so a delivery never waits for a tail while a runner
+ * idles.  Only an active leader touches sk_pull.
  */
 static void *runner_main(void *arg)
 {
@@ -1009,12 +1005,14 @@ static void *runner_main(void *arg)
 			/* Nobody leads once the worker leaves: drain() reads. */
 			w->idle++;
 			while (!w->quit &&
-			       (!w->go || w->leading || stop_requested()))
+			       (!w->go || (w->leading && !w->parked) ||
+				stop_requested()))
 				pthread_cond_wait(&w->cond, &w->lock);
 			w->idle--;
 			if (w->quit)
 				break;
 			w->leading = 1;
+			w->parked = 0; /* taken over, if it was parked */
 		}
 		pthread_mutex_unlock(&w->lock);
 		m = lead(w);
@@ -1032,11 +1030,15 @@ static void *runner_main(void *arg)
 		pthread_cond_signal(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 
-		leads = handle(w, index, m);
+		handle(w, index, m);
 		sk_msg_free(m);
 
 		pthread_mutex_lock(&w->lock);
 		w->active--;
+		/* Our parked lead, unless it was taken over. */
+		leads = w->leading && w->parked && w->parker == index;
+		if (leads)
+			w->parked = 0;
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -1240,57 +1242,80 @@ static natsMsg *lead(struct wk *w)
 }
 
 /*
- * The call in a runner no longer needs its slot (its micro-VM is done, or
- * it never ran): give the slot back and have it filled now, while this
- * runner finishes the call's NATS tail.  The leader is woken for it; with
- * nobody leading, this runner takes the lead, asks for the next call
- * itself, and passes the lead on to an idle runner if there is one.
- * Returns 1 when this runner keeps the lead (it then leads as soon as its
- * call is done), else 0.
+ * Take the lead for a runner with a call in its tail, if nobody leads or
+ * the lead is parked (by this runner or another), and may pull.  Under
+ * w->lock; 1 when taken (active: this runner may use sk_pull).
  */
-static int slot_free(struct wk *w, int *held)
+static int lead_take(struct wk *w)
 {
-	int take = 0, keep = 0;
-
-	*held = 0;
-	pthread_mutex_lock(&w->lock);
-	w->busy--;
-	if (w->leading)
-		pthread_cond_signal(&w->room);
-	else if (w->go && !w->no_pull && !stop_requested())
-		take = w->leading = 1;
-	pthread_mutex_unlock(&w->lock);
-	if (!take)
+	if ((w->leading && !w->parked) || !w->go || w->no_pull ||
+	    stop_requested())
 		return 0;
-	pull_more(w);
-	pthread_mutex_lock(&w->lock);
+	w->leading = 1;
+	w->parked = 0;
+	return 1;
+}
+
+/*
+ * A runner in its call's tail that took the lead and pulled: pass it to
+ * an idle runner, or park it for after the tail.  Under w->lock.
+ */
+static void lead_park(struct wk *w, int runner)
+{
 	if (w->idle > 0) {
 		w->leading = 0;
 		pthread_cond_signal(&w->cond);
 	} else {
-		keep = 1;
+		w->parked = 1;
+		w->parker = runner;
 	}
-	pthread_mutex_unlock(&w->lock);
-	return keep;
 }
 
 /*
- * A runner about to send its final ack takes the lead if nobody has it
- * and a slot is free, and asks for the next call now: the request travels
- * with the ack, and the next message arrives while the ack is confirmed,
- * instead of one round trip later.  Returns 1 when this runner leads (it
- * then leads as soon as its call is done), else 0.
+ * The call in (runner) no longer needs its slot (its micro-VM is done, or
+ * it never ran): give the slot back and have it filled now, while this
+ * runner finishes the call's NATS tail.  An active leader is woken for
+ * it; otherwise this runner takes the lead, asks for the next call itself
+ * and passes the lead on or parks it.
  */
-static int pull_ahead(struct wk *w, int leads)
+static void slot_free(struct wk *w, int runner, int *held)
 {
+	int take;
+
+	*held = 0;
 	pthread_mutex_lock(&w->lock);
-	if (!leads && w->go && !w->leading && !w->no_pull &&
-	    !stop_requested() && w->busy < w->nslots)
-		leads = w->leading = 1;
+	w->busy--;
+	if (w->leading && !w->parked)
+		pthread_cond_signal(&w->room);
+	take = lead_take(w);
 	pthread_mutex_unlock(&w->lock);
-	if (leads)
-		pull_more(w);
-	return leads;
+	if (!take)
+		return;
+	pull_more(w);
+	pthread_mutex_lock(&w->lock);
+	lead_park(w, runner);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * A runner about to send its final ack takes the lead if nobody leads
+ * actively and a slot is free, and asks for the next call now: the
+ * request travels with the ack, and the next message arrives while the
+ * ack is confirmed, instead of one round trip later.
+ */
+static void pull_ahead(struct wk *w, int runner)
+{
+	int take;
+
+	pthread_mutex_lock(&w->lock);
+	take = w->busy < w->nslots && lead_take(w);
+	pthread_mutex_unlock(&w->lock);
+	if (!take)
+		return;
+	pull_more(w);
+	pthread_mutex_lock(&w->lock);
+	lead_park(w, runner);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /*

@@ -73,15 +73,15 @@ def check_exactly_once(c, calls, got, recs=None):
            if got[cid]["status"] != "succeeded"
            or base64.b64decode(got[cid]["output_b64"]) != want(body)]
     assert not bad, [got[cid] for cid in bad[:3]]
-    # One completion event per invocation (the winner's; Nats-Msg-Id) and
-    # a final record: both follow the commit of the result by a moment.
+    # One stored result per invocation (the activation log's entry) and a
+    # final record, which follows the commit of the result by a moment.
     recs = {} if recs is None else recs
     deadline = time.monotonic() + 20
     while True:
-        si = c.js("STREAM.INFO.SUKIMA_DONE", {"subjects_filter": "sk.done.>"})
-        events = si["state"].get("subjects") or {}
-        odd = [(cid, events.get("sk.done." + cid)) for cid in calls
-               if events.get("sk.done." + cid) != 1]
+        si = c.js("STREAM.INFO.KV_sk_results", {"subjects_filter": "$KV.sk_results.*"})
+        stored = si["state"].get("subjects") or {}
+        odd = [(cid, stored.get("$KV.sk_results." + cid)) for cid in calls
+               if stored.get("$KV.sk_results." + cid) != 1]
         for cid in calls:
             if recs.get(cid, {}).get("status") != "succeeded":
                 recs[cid] = json.loads(c.kv_get("sk_calls", cid) or b"{}")
