@@ -551,11 +551,17 @@ static int replica_gate(struct wk *w, const struct sk_call *c, const char *ack,
 		/*
 		 * -NAK with a delay: let another worker pull it first.  The
 		 * delay doubles from 250 ms up to 4 s, so busy workers get
-		 * ~8 s (default attempt limit) before the count ends.
+		 * ~9 s (default attempt limit) before the count ends.  From
+		 * 1 s on it is half a pull request longer: this slot sends
+		 * its next pull request (PULL_EXPIRES_MS) with the -NAK, and
+		 * a delay that ends as one of them expires is what
+		 * nats-server 2.9 gets wrong (wk_replica_bounce).
 		 */
 		char nak[64];
 		uint64_t ms = delivered >= 5 ? 4000 : 250ULL << (delivered - 1);
 
+		if (ms >= PULL_EXPIRES_MS)
+			ms += PULL_EXPIRES_MS / 2;
 		snprintf(nak, sizeof(nak), "-NAK {\"delay\":%llu}",
 			 (unsigned long long)ms * 1000000ULL);
 		natsConnection_PublishString(w->n->nc, ack, nak);
