@@ -122,6 +122,7 @@ UNIT_TESTS += test_wk_cgroup
 UNIT_TESTS += test_sk_sign
 UNIT_TESTS += test_sk_token
 UNIT_TESTS += test_sk_vote
+UNIT_TESTS += test_wk_replica
 
 # --- guest programs used by tests: each built three ways -----------------
 # tests/guests/NAME.c -> $(O)/guests/NAME.musl   (musl-gcc -static)

@@ -724,8 +724,14 @@ static void check_votes(struct gw_req *r, json_t *res)
 static int h_invocation_get(struct gw_req *r)
 {
 	struct gw *g = r->g;
-	json_t *res = gw_kv_get_json(g, SK_B_RESULTS, r->m.name, NULL);
+	/*
+	 * The record first: a worker commits the result before it marks
+	 * the record final, so a final record read here means the result
+	 * read next is there.  The other order answered a final status
+	 * without the output when both writes fell between the two reads.
+	 */
 	json_t *rec = gw_kv_get_json(g, SK_B_CALLS, r->m.name, NULL);
+	json_t *res = gw_kv_get_json(g, SK_B_RESULTS, r->m.name, NULL);
 	json_t *o;
 	const char *raw = MHD_lookup_connection_value(
 		r->conn, MHD_GET_ARGUMENT_KIND, "raw");

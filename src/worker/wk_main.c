@@ -523,6 +523,7 @@ static int replica_gate(struct wk *w, const struct sk_call *c, const char *ack,
 			uint64_t delivered)
 {
 	char key[2 * SK_ID_MAX + 2], self[SK_ID_MAX + 1];
+	uint64_t seen;
 
 	if (sk_kv_exists(w->n, SK_B_RESULTS, c->id) == 0) {
 		sk_js_ack(w->n, ack, SK_ACK_ACK, true);
@@ -535,15 +536,30 @@ static int replica_gate(struct wk *w, const struct sk_call *c, const char *ack,
 	    (wk_replica_key(key, sizeof(key), c->id, self) != 0 ||
 	     sk_kv_exists(w->n, SK_B_RESULTS, key) != 0))
 		return 0;
+	/* The ack subject may say 1 for a later delivery (wk_replica.h). */
+	seen = wk_replica_bounce(c->id, c->replica);
+	if (seen > delivered) {
+		sk_info("call %s: replica %u: delivery %llu here, the ack "
+			"subject says %llu",
+			c->id, c->replica, (unsigned long long)seen,
+			(unsigned long long)delivered);
+		delivered = seen;
+	}
 	if (delivered <= (uint64_t)w->max_attempts) {
 		/*
 		 * -NAK with a delay: let another worker pull it first.  The
 		 * delay doubles from 250 ms up to 4 s, so busy workers get
-		 * ~8 s (default attempt limit) before the count ends.
+		 * ~9 s (default attempt limit) before the count ends.  From
+		 * 1 s on it is half a pull request longer: this slot sends
+		 * its next pull request (PULL_EXPIRES_MS) with the -NAK, and
+		 * a delay that ends as one of them expires is what
+		 * nats-server 2.9 gets wrong (wk_replica_bounce).
 		 */
 		char nak[64];
 		uint64_t ms = delivered >= 5 ? 4000 : 250ULL << (delivered - 1);
 
+		if (ms >= PULL_EXPIRES_MS)
+			ms += PULL_EXPIRES_MS / 2;
 		snprintf(nak, sizeof(nak), "-NAK {\"delay\":%llu}",
 			 (unsigned long long)ms * 1000000ULL);
 		natsConnection_PublishString(w->n->nc, ack, nak);

@@ -18,6 +18,8 @@
 static struct claim {
 	char id[SK_ID_MAX + 1];
 	uint32_t replica;
+	/* Deliveries of each replica handed back: wk_replica_bounce. */
+	uint32_t bounced[SK_REPLICAS_MAX + 1];
 } claims[CLAIMS];
 static size_t claim_next;
 static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,12 +43,30 @@ int wk_replica_claim(const char *id, uint32_t replica)
 		rc = claims[i].replica == replica ? 0 : -EALREADY;
 		goto out;
 	}
+	memset(&claims[claim_next], 0, sizeof(claims[0]));
 	snprintf(claims[claim_next].id, sizeof(claims[0].id), "%s", id);
 	claims[claim_next].replica = replica;
 	claim_next = (claim_next + 1) % CLAIMS;
 out:
 	pthread_mutex_unlock(&claim_lock);
 	return rc;
+}
+
+uint32_t wk_replica_bounce(const char *id, uint32_t replica)
+{
+	uint32_t n = 0;
+
+	if (replica > SK_REPLICAS_MAX)
+		return 0;
+	pthread_mutex_lock(&claim_lock);
+	for (size_t i = 0; i < CLAIMS; i++) {
+		if (strcmp(claims[i].id, id) == 0) {
+			n = ++claims[i].bounced[replica];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&claim_lock);
+	return n;
 }
 
 int wk_replica_same(const struct sk_result *a, const struct sk_result *b)

@@ -31,6 +31,21 @@ int wk_replica_key(char *out, size_t cap, const char *id, const char *worker);
 int wk_replica_claim(const char *id, uint32_t replica);
 
 /*
+ * Count one more delivery of replica (replica) of call (id) that this
+ * worker does not run (it hands it back or ends the count); call after
+ * wk_replica_claim.  Returns how many it has seen, this one included, or
+ * 0 when (id) is no longer remembered.  The delivery count in the ack
+ * subject is not enough: nats-server 2.9 loses a pull request that
+ * expires just as a -NAK delay ends (no 408, no message) and then sends
+ * the message again saying "delivery 1" while it counts it as the next
+ * delivery; a worker that believed it would -NAK the last delivery, which
+ * the server never sends again, and nobody would end the count.  This
+ * worker saw at least this many deliveries, so the real count is not
+ * lower.
+ */
+uint32_t wk_replica_bounce(const char *id, uint32_t replica);
+
+/*
  * Store (r) as (worker)'s vote on (c) (create-only; an earlier vote of
  * ours stays), then count.  (force) (the replica's last delivery, when no
  * distinct worker took it) ends a vote without a majority as failed

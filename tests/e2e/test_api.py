@@ -136,6 +136,42 @@ def test_async_status_and_raw(c):
     assert call(c.url, "DELETE", f"/system/invocations/{cid}").status == 409
 
 
+def test_final_status_comes_with_its_output(c):
+    """A status that says the call ended never comes without its result:
+    the gateway read the result, then the record, and answered the
+    record's "succeeded" alone when the worker committed the result and
+    ended the record between the two reads (test_two_gateways_share_one_nats
+    once, CI).  60 async calls, each polled by its own thread as it ends:
+    5 of 10 runs failed before the fix (two busy loops beside), 0 of 10
+    after."""
+    bad = []
+    for rnd in range(6):
+        ids = []
+        for i in range(10):
+            r = call(c.url, "POST", "/async-function/upper", f"r{rnd}c{i}".encode())
+            assert r.status == 202, r
+            ids.append(r.headers["x-call-id"])
+
+        def poll(i, cid):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                r = call(c.url, "GET", f"/system/invocations/{cid}")
+                if r.status == 200 and r.json().get("status") in (
+                        "succeeded", "failed", "timed_out", "cancelled"):
+                    j = r.json()
+                    if base64.b64decode(j.get("output_b64", "")) != f"R{rnd}C{i}".encode():
+                        bad.append(j)
+                    return
+            bad.append({"id": cid, "status": "not final within 60 s"})
+        threads = [threading.Thread(target=poll, args=(i, cid))
+                   for i, cid in enumerate(ids)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not bad, bad[:3]
+
+
 def test_sync_call_has_a_record(c):
     r = call(c.url, "POST", "/function/upper", b"abc")
     rec = wait_status(c.url, r.headers["x-call-id"])
