@@ -303,9 +303,15 @@ static void apply_final(struct sk_callrec *rec, const struct sk_result *r,
 	rec->ended_at_us = r->ended_at_us;
 }
 
-/* Record the end (or a dropped duplicate) in sk_calls; best effort. */
-static void mark_final(struct wk *w, const struct sk_result *r, int duplicate,
-		       struct started *mine)
+/* NATS away (restarting, reconnecting): worth another try soon. */
+static int nats_away(int rc)
+{
+	return rc == -ENOTCONN || rc == -ETIMEDOUT || rc == -EHOSTUNREACH;
+}
+
+/* One try of mark_final: 0 (recorded, or lost to others' writes) or -errno. */
+static int mark_final_once(struct wk *w, const struct sk_result *r,
+			   int duplicate, struct started *mine)
 {
 	char err[160];
 
@@ -320,8 +326,8 @@ static void mark_final(struct wk *w, const struct sk_result *r, int duplicate,
 					 strlen(json), mine->rev, NULL)
 			  : -ENOMEM;
 		free(json);
-		if (rc == 0)
-			return;
+		if (rc == 0 || nats_away(rc))
+			return rc;
 	}
 	for (int tries = 0; tries < 10; tries++) {
 		struct sk_callrec rec;
@@ -331,7 +337,7 @@ static void mark_final(struct wk *w, const struct sk_result *r, int duplicate,
 		int rc = sk_kv_get(w->n, SK_B_CALLS, r->id, &val, &len, &rev);
 
 		if (rc && rc != -ENOENT)
-			return;
+			return rc;
 		if (rc != 0 ||
 		    sk_callrec_parse(&rec, val, len, err, sizeof(err)) != 0) {
 			memset(&rec, 0, sizeof(rec));
@@ -348,7 +354,7 @@ static void mark_final(struct wk *w, const struct sk_result *r, int duplicate,
 		json = sk_callrec_json(&rec);
 		sk_callrec_free(&rec);
 		if (!json)
-			return;
+			return -ENOMEM;
 		if (rc == -ENOENT)
 			rc = sk_kv_create(w->n, SK_B_CALLS, r->id, json,
 					  strlen(json), NULL);
@@ -357,8 +363,29 @@ static void mark_final(struct wk *w, const struct sk_result *r, int duplicate,
 					  strlen(json), rev, NULL);
 		free(json);
 		if (rc != -EEXIST && rc != -ESTALE)
-			return;
+			return rc;
 	}
+	return 0; /* others keep writing it: theirs stands */
+}
+
+/*
+ * Record the end (or a dropped duplicate) in sk_calls.  sk_results is
+ * the authority, so this is best effort, but it outlasts a NATS restart:
+ * up to 5 s of retries, as the result commit does.
+ */
+static void mark_final(struct wk *w, const struct sk_result *r, int duplicate,
+		       struct started *mine)
+{
+	int rc = mark_final_once(w, r, duplicate, mine);
+
+	for (int tries = 0; tries < 20 && nats_away(rc); tries++) {
+		usleep(250 * 1000);
+		rc = mark_final_once(w, r, duplicate, NULL);
+	}
+	if (rc)
+		sk_warn("call %s: end not recorded in sk_calls (%s); "
+			"sk_results has it",
+			r->id, strerror(-rc));
 }
 
 /* --- results ------------------------------------------------------------------ */
