@@ -11,14 +11,13 @@
 #include "common/sk_tls.h"
 
 /* Names from docs/architecture.md ("Cloud data model"). */
-#define SK_STREAM_WORK	"SUKIMA_WORK"
-#define SK_STREAM_DONE	"SUKIMA_DONE"
-#define SK_SUBJ_WORK	"sk.work."    /* + arch */
-#define SK_SUBJ_DONE	"sk.done."    /* + invocation id */
-#define SK_SUBJ_DONE_CB "sk.done.cb." /* + id: calls with a callback */
-#define SK_SUBJ_REPLY	"sk.reply."   /* + gateway id + "." + invocation id */
-/* + invocation id: a committed final result, republished by the server. */
-#define SK_SUBJ_RESULT	      "sk.result."
+#define SK_STREAM_WORK	      "SUKIMA_WORK"
+#define SK_STREAM_DONE	      "SUKIMA_DONE"
+#define SK_SUBJ_WORK	      "sk.work."    /* + arch */
+#define SK_SUBJ_DONE	      "sk.done."    /* + invocation id */
+#define SK_SUBJ_DONE_CB	      "sk.done.cb." /* + id: calls with a callback */
+#define SK_SUBJ_REPLY	      "sk.reply." /* + gateway id + "." + invocation id */
+#define SK_SUBJ_RESULT	      "sk.result." /* + id: a committed result, republished */
 #define SK_SUBJ_CTL	      "sk.ctl."	 /* + worker id + ".drain" (request) */
 #define SK_CONSUMER_PREFIX    "workers-" /* + arch */
 #define SK_CONSUMER_CALLBACKS "callbacks"

@@ -1186,24 +1186,15 @@ static void hand_back(struct wk *w, natsMsg *m)
 	natsMsg_Destroy(m);
 }
 
-static int busy_now(struct wk *w)
+/* A counter of (w) guarded by w->lock (busy, active), read once. */
+static int count_now(struct wk *w, const int *counter)
 {
-	int b;
+	int n;
 
 	pthread_mutex_lock(&w->lock);
-	b = w->busy;
+	n = *counter;
 	pthread_mutex_unlock(&w->lock);
-	return b;
-}
-
-static int active_now(struct wk *w)
-{
-	int a;
-
-	pthread_mutex_lock(&w->lock);
-	a = w->active;
-	pthread_mutex_unlock(&w->lock);
-	return a;
+	return n;
 }
 
 /*
@@ -1213,7 +1204,7 @@ static int active_now(struct wk *w)
  */
 static void pull_more(struct wk *w)
 {
-	int room = w->nslots - busy_now(w);
+	int room = w->nslots - count_now(w, &w->busy);
 
 	if (room > 0 && !w->no_pull && sk_pull_outstanding(w->pull) == 0 &&
 	    sk_mono_ms() >= w->retry_at) {
@@ -1300,11 +1291,13 @@ static int lead_take(struct wk *w)
 }
 
 /*
- * A runner in its call's tail that took the lead and pulled: pass it to
- * an idle runner, or park it for after the tail.  Under w->lock.
+ * A runner in its call's tail that took the lead (lead_take): pull, then
+ * pass the lead to an idle runner, or park it for after the tail.
  */
-static void lead_park(struct wk *w, int runner)
+static void pull_and_park(struct wk *w, int runner)
 {
+	pull_more(w);
+	pthread_mutex_lock(&w->lock);
 	if (w->idle > 0) {
 		w->leading = 0;
 		pthread_cond_signal(&w->cond);
@@ -1312,6 +1305,7 @@ static void lead_park(struct wk *w, int runner)
 		w->parked = 1;
 		w->parker = runner;
 	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 /*
@@ -1332,12 +1326,8 @@ static void slot_free(struct wk *w, int runner, int *held)
 		pthread_cond_signal(&w->room);
 	take = lead_take(w);
 	pthread_mutex_unlock(&w->lock);
-	if (!take)
-		return;
-	pull_more(w);
-	pthread_mutex_lock(&w->lock);
-	lead_park(w, runner);
-	pthread_mutex_unlock(&w->lock);
+	if (take)
+		pull_and_park(w, runner);
 }
 
 /*
@@ -1353,12 +1343,8 @@ static void pull_ahead(struct wk *w, int runner)
 	pthread_mutex_lock(&w->lock);
 	take = w->busy < w->nslots && lead_take(w);
 	pthread_mutex_unlock(&w->lock);
-	if (!take)
-		return;
-	pull_more(w);
-	pthread_mutex_lock(&w->lock);
-	lead_park(w, runner);
-	pthread_mutex_unlock(&w->lock);
+	if (take)
+		pull_and_park(w, runner);
 }
 
 /*
@@ -1397,7 +1383,7 @@ static void drain(struct wk *w)
 	publish_membership(w);
 	if (wk_pause_paused())
 		w->abort_runs = 1; /* suspended for the owner: hand back now */
-	sk_info("draining: %d running, grace %lld ms", active_now(w),
+	sk_info("draining: %d running, grace %lld ms", count_now(w, &w->active),
 		(long long)w->grace_ms);
 	/*
 	 * The outstanding pull request may still deliver: hand those back at
@@ -1410,7 +1396,8 @@ static void drain(struct wk *w)
 		if (stop_signals > 1 || sk_mono_ms() >= deadline)
 			w->abort_runs = 1; /* grace over: hand back the rest */
 		/* Done when the last pull request ended and nothing runs. */
-		if (sk_pull_outstanding(w->pull) == 0 && active_now(w) == 0)
+		if (sk_pull_outstanding(w->pull) == 0 &&
+		    count_now(w, &w->active) == 0)
 			break;
 		if (sk_mono_ms() >= pull_end + w->grace_ms + 5000)
 			break; /* bounded no matter what */
